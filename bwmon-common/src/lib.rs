@@ -1,0 +1,118 @@
+//! Everything the kernel program and the agent must agree on: map names, value layouts, slot and
+//! class numbering, the slice-id modes. `#[repr(C)]`, explicit padding, no `bool`; the sizes are
+//! asserted below and in the unit tests, so a layout change breaks the build, not the counters.
+#![no_std]
+
+/// The tc egress program.
+pub const PROGRAM_NAME: &str = "bwmon_egress";
+/// The stateless cls_bpf classifier used below a nested HTB qdisc (see the shaping module).
+pub const SHARD_CLASSIFIER_NAME: &str = "bwmon_shard";
+
+/// Dense `ARRAY<u32 slot>` indexed by xid, for xids below its `max_entries`.
+pub const MAP_XID_SLOT: &str = "BW_XID_SLOT";
+/// Sparse `HASH<u32 xid, u32 slot>` for xids beyond the dense array.
+pub const MAP_XID_SPARSE: &str = "BW_XID_SPARSE";
+/// `HASH<u64 cgroup id, u32 xid>`, used in cgroup mode.
+pub const MAP_CGROUP_XID: &str = "BW_CG_XID";
+/// `ARRAY<SlotClass>` indexed by slot: where the slot's packets are steered.
+pub const MAP_SLOT_CLASS: &str = "BW_SLOT_CLASS";
+/// `PERCPU_ARRAY<Counters>` indexed by slot.
+pub const MAP_COUNTERS: &str = "BW_COUNTERS";
+/// `LPM_TRIE<[u8; 4], u8>` of exempt IPv4 prefixes.
+pub const MAP_EXEMPT_V4: &str = "BW_EXEMPT_V4";
+/// `LPM_TRIE<[u8; 16], u8>` of exempt IPv6 prefixes.
+pub const MAP_EXEMPT_V6: &str = "BW_EXEMPT_V6";
+/// Every map the agent pins, in a fixed order.
+pub const PINNED_MAPS: [&str; 7] = [
+    MAP_XID_SLOT,
+    MAP_XID_SPARSE,
+    MAP_CGROUP_XID,
+    MAP_SLOT_CLASS,
+    MAP_COUNTERS,
+    MAP_EXEMPT_V4,
+    MAP_EXEMPT_V6,
+];
+
+/// The read-only global holding the slice-id mode, set by the loader.
+pub const GLOBAL_MODE: &str = "BWMON_MODE";
+
+/// Slice id = owner uid of the sending socket.
+pub const MODE_UID: u32 = 0;
+/// Slice id = the xid that `BW_CG_XID` maps the socket's cgroup v2 id to.
+pub const MODE_CGROUP: u32 = 1;
+/// Slice id = `skb->mark`.
+pub const MODE_MARK: u32 = 2;
+
+/// Slot of the `default` slice: packets whose slice cannot be found. Slot 0 so that an unset
+/// entry of the dense array means "unknown".
+pub const SLOT_DEFAULT: u32 = 0;
+/// Slot of the `root` slice (uid 0 in uid mode).
+pub const SLOT_ROOT: u32 = 1;
+/// First slot handed to an ordinary slice.
+pub const FIRST_SLICE_SLOT: u32 = 2;
+
+/// Index of the normal (node-capped) class in `Counters` and `SlotClass`.
+pub const CLASS_NORMAL: usize = 0;
+/// Index of the exempt class.
+pub const CLASS_EXEMPT: usize = 1;
+
+/// The kernel's overflow uid, returned for packets with no full socket.
+pub const OVERFLOW_UID: u32 = 65534;
+
+/// Per-CPU counters of one slot: bytes as the shaper charges them (`wire_len`) and packets, for the
+/// normal and the exempt class.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub bytes: [u64; 2],
+    pub packets: [u64; 2],
+}
+
+/// Where a slot's packets go: a tc class id (`major << 16 | minor`) per class; 0 = do not steer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotClass {
+    pub classid: [u32; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<Counters>() == 32);
+const _: () = assert!(core::mem::size_of::<SlotClass>() == 8);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: each type is `#[repr(C)]`, made only of integers and arrays of integers, with no
+    // implicit padding (sizes asserted above), so every bit pattern is a valid value.
+    unsafe impl aya::Pod for super::Counters {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SlotClass {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{align_of, size_of};
+
+    #[test]
+    fn layouts_are_fixed() {
+        assert_eq!(size_of::<Counters>(), 32);
+        assert_eq!(align_of::<Counters>(), 8);
+        assert_eq!(size_of::<SlotClass>(), 8);
+    }
+
+    #[test]
+    fn map_names_fit_the_kernel_limit() {
+        // BPF_OBJ_NAME_LEN is 16 including the NUL.
+        for name in PINNED_MAPS {
+            assert!(name.len() <= 15, "{name} is too long for a BPF object name");
+        }
+        assert!(PROGRAM_NAME.len() <= 15);
+        assert!(SHARD_CLASSIFIER_NAME.len() <= 15);
+    }
+
+    #[test]
+    fn reserved_slots_are_distinct() {
+        assert_ne!(SLOT_DEFAULT, SLOT_ROOT);
+        assert!(FIRST_SLICE_SLOT > SLOT_ROOT && FIRST_SLICE_SLOT > SLOT_DEFAULT);
+        assert_ne!(CLASS_NORMAL, CLASS_EXEMPT);
+    }
+}
