@@ -16,11 +16,14 @@ pub const MAP_XID_SPARSE: &str = "BW_XID_SPARSE";
 pub const MAP_CGROUP_XID: &str = "BW_CG_XID";
 /// `ARRAY<SlotClass>` indexed by slot: where the slot's packets are steered.
 pub const MAP_SLOT_CLASS: &str = "BW_SLOT_CLASS";
+/// `PERCPU_ARRAY<u32>` of one entry: `MODE_BENCH`'s sequence number.
+pub const MAP_BENCH_SEQ: &str = "BW_BENCH_SEQ";
 /// `PERCPU_ARRAY<Counters>` indexed by slot.
 pub const MAP_COUNTERS: &str = "BW_COUNTERS";
-/// `LPM_TRIE<[u8; 4], u8>` of exempt IPv4 prefixes.
+/// `LPM_TRIE<[u8; 4], u8>` of IPv4 prefixes: 1 = exempt, 0 = an exception carved out of a
+/// shorter exempt prefix (longest prefix wins).
 pub const MAP_EXEMPT_V4: &str = "BW_EXEMPT_V4";
-/// `LPM_TRIE<[u8; 16], u8>` of exempt IPv6 prefixes.
+/// `LPM_TRIE<[u8; 16], u8>` of IPv6 prefixes, as above.
 pub const MAP_EXEMPT_V6: &str = "BW_EXEMPT_V6";
 /// Every map the agent pins, in a fixed order.
 pub const PINNED_MAPS: [&str; 7] = [
@@ -42,6 +45,14 @@ pub const MODE_UID: u32 = 0;
 pub const MODE_CGROUP: u32 = 1;
 /// Slice id = `skb->mark`.
 pub const MODE_MARK: u32 = 2;
+/// Benchmarks only: slice id = a per-CPU sequence number modulo `BWMON_BENCH_KEYS`, so that
+/// `BPF_PROG_TEST_RUN` replaying one packet still walks many slices. The verifier prunes it from
+/// a program loaded in any other mode.
+pub const MODE_BENCH: u32 = 3;
+/// The read-only global holding the number of xids `MODE_BENCH` rotates over.
+pub const GLOBAL_BENCH_KEYS: &str = "BWMON_BENCH_KEYS";
+/// An empty classifier in the same object: the baseline of the per-packet benchmark.
+pub const NOOP_PROGRAM_NAME: &str = "bwmon_noop";
 
 /// Slot of the `default` slice: packets whose slice cannot be found. Slot 0 so that an unset
 /// entry of the dense array means "unknown".
@@ -107,6 +118,8 @@ mod tests {
         }
         assert!(PROGRAM_NAME.len() <= 15);
         assert!(SHARD_CLASSIFIER_NAME.len() <= 15);
+        assert!(NOOP_PROGRAM_NAME.len() <= 15);
+        assert!(MAP_BENCH_SEQ.len() <= 15);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use aya_ebpf::{
     Global,
-    bindings::{TC_ACT_UNSPEC, __sk_buff, bpf_hdr_start_off::BPF_HDR_START_NET},
+    bindings::{__sk_buff, TC_ACT_OK, TC_ACT_UNSPEC, bpf_hdr_start_off::BPF_HDR_START_NET},
     helpers::generated::{
         bpf_get_socket_uid, bpf_sk_fullsock, bpf_skb_cgroup_id, bpf_skb_load_bytes_relative,
     },
@@ -21,8 +21,8 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use bwmon_common::{
-    CLASS_EXEMPT, CLASS_NORMAL, Counters, MODE_CGROUP, MODE_MARK, MODE_UID, OVERFLOW_UID,
-    SLOT_DEFAULT, SlotClass,
+    CLASS_EXEMPT, CLASS_NORMAL, Counters, MODE_BENCH, MODE_CGROUP, MODE_MARK, MODE_UID,
+    OVERFLOW_UID, SLOT_DEFAULT, SlotClass,
 };
 
 const ETH_P_IP: u16 = 0x0800;
@@ -35,6 +35,13 @@ const IPV6_DST: u32 = 24;
 /// prunes the modes not chosen.
 #[unsafe(no_mangle)]
 static BWMON_MODE: Global<u32> = Global::new(MODE_UID);
+
+/// `MODE_BENCH` only: how many xids the benchmark rotates over.
+#[unsafe(no_mangle)]
+static BWMON_BENCH_KEYS: Global<u32> = Global::new(1);
+
+#[map(name = "BW_BENCH_SEQ")]
+static BW_BENCH_SEQ: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 
 // Sizes here are defaults; the loader sets the real ones (`max_slices`, `dense_xids`).
 #[map(name = "BW_XID_SLOT")]
@@ -95,6 +102,7 @@ pub fn bwmon_egress(ctx: TcContext) -> i32 {
 #[inline(always)]
 fn slot_of(ctx: &TcContext, skb: *mut __sk_buff) -> u32 {
     let xid = match BWMON_MODE.load() {
+        MODE_BENCH => bench_xid(),
         MODE_MARK => {
             // SAFETY: readable context field.
             unsafe { (*skb).mark }
@@ -131,6 +139,19 @@ fn slot_of(ctx: &TcContext, skb: *mut __sk_buff) -> u32 {
     }
 }
 
+/// The next xid of the benchmark's rotation.
+#[inline(always)]
+fn bench_xid() -> u32 {
+    match BW_BENCH_SEQ.get_ptr_mut(0) {
+        // SAFETY: this CPU's value of a per-CPU array.
+        Some(seq) => unsafe {
+            *seq = (*seq).wrapping_add(1);
+            *seq % BWMON_BENCH_KEYS.load().max(1)
+        },
+        None => 0,
+    }
+}
+
 #[inline(always)]
 fn has_full_socket(skb: *mut __sk_buff) -> bool {
     // SAFETY: `sk` is a readable context field (PTR_TO_SOCK_COMMON_OR_NULL), checked for null
@@ -141,7 +162,8 @@ fn has_full_socket(skb: *mut __sk_buff) -> bool {
     }
 }
 
-/// Whether the destination is in an exempt prefix (longest match). Non-IP packets are not.
+/// Whether the destination is exempt: the longest matching prefix says (1 = exempt, 0 = an
+/// exception inside a shorter exempt prefix). Non-IP packets are not exempt.
 #[inline(always)]
 fn is_exempt(skb: *mut __sk_buff) -> bool {
     // SAFETY: readable context field; network byte order in the low 16 bits.
@@ -149,12 +171,14 @@ fn is_exempt(skb: *mut __sk_buff) -> bool {
     if proto == ETH_P_IP {
         let mut dst = [0u8; 4];
         if load_net(skb, IPV4_DST, &mut dst) {
-            return BW_EXEMPT_V4.get(Key::new(32, dst)).is_some();
+            return BW_EXEMPT_V4.get(Key::new(32, dst)).is_some_and(|v| *v != 0);
         }
     } else if proto == ETH_P_IPV6 {
         let mut dst = [0u8; 16];
         if load_net(skb, IPV6_DST, &mut dst) {
-            return BW_EXEMPT_V6.get(Key::new(128, dst)).is_some();
+            return BW_EXEMPT_V6
+                .get(Key::new(128, dst))
+                .is_some_and(|v| *v != 0);
         }
     }
     false
@@ -173,6 +197,31 @@ fn load_net<const N: usize>(skb: *mut __sk_buff, offset: u32, dst: &mut [u8; N])
             BPF_HDR_START_NET,
         ) == 0
     }
+}
+
+/// Classifier for the root HTB qdisc when slices are sharded over nested HTB qdiscs. A leaf's
+/// class id is `S:L`, where `S:` is the handle of the nested qdisc and `1:S` the root class that
+/// holds it: the root HTB cannot find `S:L` among its own classes, runs this direct-action
+/// filter, and gets minor `S` (the filter's class id gives major `1:`). The nested qdisc then
+/// finds `S:L` from `skb->priority` by itself. No per-slice filter rules, no map lookup.
+#[classifier]
+pub fn bwmon_shard(ctx: TcContext) -> i32 {
+    let skb = ctx.skb.skb;
+    // SAFETY: readable `priority`, writable `tc_classid` in a SCHED_CLS program.
+    unsafe {
+        let shard = (*skb).priority >> 16;
+        if shard == 0 {
+            return TC_ACT_UNSPEC;
+        }
+        (*skb).tc_classid = shard;
+    }
+    TC_ACT_OK
+}
+
+/// Does nothing: the benchmark's baseline.
+#[classifier]
+pub fn bwmon_noop(_ctx: TcContext) -> i32 {
+    TC_ACT_UNSPEC
 }
 
 #[cfg(not(test))]

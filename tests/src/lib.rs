@@ -1,1 +1,7 @@
-//! Helpers for the privileged end-to-end tests.
+//! Helpers for the privileged end-to-end tests: namespaces, bpffs pin directories, crafted
+//! frames and the `__sk_buff` context of `BPF_PROG_TEST_RUN`.
+pub mod cgroup;
+pub mod frames;
+pub mod netns;
+pub mod pins;
+pub mod skb;
