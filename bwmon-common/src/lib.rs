@@ -88,6 +88,9 @@ pub struct SlotClass {
 
 const _: () = assert!(core::mem::size_of::<Counters>() == 32);
 const _: () = assert!(core::mem::size_of::<SlotClass>() == 8);
+const _: () = assert!(SLOT_DEFAULT != SLOT_ROOT);
+const _: () = assert!(FIRST_SLICE_SLOT > SLOT_ROOT && FIRST_SLICE_SLOT > SLOT_DEFAULT);
+const _: () = assert!(CLASS_NORMAL != CLASS_EXEMPT && CLASS_NORMAL < 2 && CLASS_EXEMPT < 2);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -120,12 +123,5 @@ mod tests {
         assert!(SHARD_CLASSIFIER_NAME.len() <= 15);
         assert!(NOOP_PROGRAM_NAME.len() <= 15);
         assert!(MAP_BENCH_SEQ.len() <= 15);
-    }
-
-    #[test]
-    fn reserved_slots_are_distinct() {
-        assert_ne!(SLOT_DEFAULT, SLOT_ROOT);
-        assert!(FIRST_SLICE_SLOT > SLOT_ROOT && FIRST_SLICE_SLOT > SLOT_DEFAULT);
-        assert_ne!(CLASS_NORMAL, CLASS_EXEMPT);
     }
 }

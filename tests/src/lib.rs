@@ -5,3 +5,4 @@ pub mod frames;
 pub mod netns;
 pub mod pins;
 pub mod skb;
+pub mod traffic;

@@ -18,6 +18,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 #[derive(Debug)]
 pub struct NetNs {
     name: String,
+    owned: bool,
 }
 
 impl NetNs {
@@ -26,9 +27,20 @@ impl NetNs {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let name = format!("bw-{tag}-{}-{n}", std::process::id());
         run("ip", &["netns", "add", &name])?;
-        let ns = Self { name };
+        let ns = Self { name, owned: true };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// A handle on a namespace some other guard owns (for another thread); it deletes nothing.
+    pub fn open(name: &str) -> Result<Self> {
+        if !std::path::Path::new("/run/netns").join(name).exists() {
+            bail!("no namespace {name}");
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            owned: false,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -91,6 +103,9 @@ fn enter(file: &File) -> Result<()> {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
@@ -137,6 +152,18 @@ impl Pair {
             b.name(),
         ])?;
         for (ns, v4, v6) in [(&a, addr::A4, addr::A6), (&b, addr::B4, addr::B6)] {
+            // No MLD reports or unsolicited neighbour advertisements from the kernel's own
+            // (root-owned) sockets in the middle of a measurement.
+            // No link-local address either: no DAD, no router solicitation.
+            ns.ip(&[
+                "link",
+                "set",
+                ifname,
+                "multicast",
+                "off",
+                "addrgenmode",
+                "none",
+            ])?;
             ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", ifname])?;
             ns.ip(&[
                 "-6",
@@ -196,6 +223,9 @@ impl Pair {
                 "permanent",
             ])?;
         }
+        // The kernel sends a packet or two of its own right after a link comes up; let that
+        // pass before a test starts counting.
+        std::thread::sleep(std::time::Duration::from_millis(300));
         Ok(Self { a, b, ifname })
     }
 }

@@ -45,10 +45,12 @@ impl Harness {
     /// Runs one frame and returns the priority the program left in the context.
     fn run(&self, frame: &[u8], ctx: SkbCtx) -> Result<u32> {
         let mut out = SkbCtx::default();
-        let mut opts = TestRunOptions::default();
-        opts.data_in = Some(frame);
-        opts.ctx_in = Some(&ctx.0);
-        opts.ctx_out = Some(&mut out.0);
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            ctx_in: Some(&ctx.0),
+            ctx_out: Some(&mut out.0),
+            ..TestRunOptions::default()
+        };
         let result = self
             .acc
             .program()?

@@ -11,7 +11,7 @@ use aya::programs::{
     tc::{SchedClassifierLink, TcAttachOptions},
 };
 
-use super::AccountingError;
+use super::{AccountingError, sys};
 
 /// What `attach` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +127,16 @@ pub fn teardown(pin_dir: &Path) -> Result<usize, AccountingError> {
     Ok(removed)
 }
 
+/// Removes a pin; a link is first detached explicitly (`BPF_LINK_DETACH`), because the last
+/// reference of an unpinned link goes away only after an RCU grace period.
 fn remove(path: &Path) -> Result<(), AccountingError> {
+    let is_link = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("link-"));
+    if is_link && let Err(source) = sys::detach_pinned_link(path) {
+        tracing::warn!(path = %path.display(), %source, "cannot detach link; unpinning it");
+    }
     std::fs::remove_file(path).map_err(|source| AccountingError::Io {
         what: "remove",
         path: path.to_owned(),

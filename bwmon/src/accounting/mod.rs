@@ -8,6 +8,7 @@ mod attach;
 pub mod batch;
 pub mod bpffs;
 mod exempt;
+mod sys;
 
 use std::path::PathBuf;
 
@@ -177,10 +178,10 @@ impl Accounting {
                 pin_dir: opts.pin_dir.clone(),
                 source: Box::new(source),
             })?;
-        if opts.ebpf_log {
-            if let Err(error) = aya_log::EbpfLogger::init(&mut ebpf) {
-                tracing::warn!(%error, "kernel-side logging unavailable");
-            }
+        if opts.ebpf_log
+            && let Err(error) = aya_log::EbpfLogger::init(&mut ebpf)
+        {
+            tracing::warn!(%error, "kernel-side logging unavailable");
         }
         let program: &mut SchedClassifier = program_mut(&mut ebpf)?;
         program.load().map_err(|source| AccountingError::Program {
