@@ -1,3 +1,4 @@
 //! bwmon: per-slice byte accounting in eBPF and daily transfer budgets enforced with HTB.
 pub mod accounting;
+pub mod demo;
 pub mod policy;
