@@ -33,6 +33,12 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         nextest_args: Vec<String>,
     },
+    /// Build everything and run the agent on its built-in demo topology (needs root).
+    Demo {
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
     /// Run the benchmarks (needs root); results print as tables with ratios.
     Bench {
         /// Only the benchmarks whose name contains this.
@@ -47,6 +53,24 @@ fn main() -> Result<()> {
         Task::BuildEbpf => build_ebpf(&root),
         Task::Test { nextest_args } => test(&root, &nextest_args),
         Task::Bench { filter } => bench(&root, filter.as_deref()),
+        Task::Demo { duration } => {
+            build_ebpf(&root)?;
+            let mut args = vec![
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "bwmon",
+                "--",
+                "run",
+                "--demo",
+            ];
+            let secs = duration.map(|d| d.to_string());
+            if let Some(secs) = &secs {
+                args.extend(["--duration", secs]);
+            }
+            run(&root, "cargo", &args)
+        }
     }
 }
 
