@@ -23,10 +23,19 @@ pub const MAP_COUNTERS: &str = "BW_COUNTERS";
 /// `LPM_TRIE<[u8; 4], u8>` of IPv4 prefixes: 1 = exempt, 0 = an exception carved out of a
 /// shorter exempt prefix (longest prefix wins).
 pub const MAP_EXEMPT_V4: &str = "BW_EXEMPT_V4";
+/// `ARRAY<u8>` of 65,536 entries, one per IPv4 /16, in front of the IPv4 trie so that most
+/// destinations skip the trie walk: `SUMMARY_NOT_EXEMPT`, `SUMMARY_EXEMPT` or `SUMMARY_LOOKUP`.
+pub const MAP_EXEMPT_V4_SUMMARY: &str = "BW_EXEMPT_V4S";
+/// The whole /16 is not exempt (no rule inside it, or a non-exempt rule covers it).
+pub const SUMMARY_NOT_EXEMPT: u8 = 0;
+/// The whole /16 is exempt.
+pub const SUMMARY_EXEMPT: u8 = 1;
+/// Rules longer than /16 fall inside it: ask the trie.
+pub const SUMMARY_LOOKUP: u8 = 2;
 /// `LPM_TRIE<[u8; 16], u8>` of IPv6 prefixes, as above.
 pub const MAP_EXEMPT_V6: &str = "BW_EXEMPT_V6";
 /// Every map the agent pins, in a fixed order.
-pub const PINNED_MAPS: [&str; 7] = [
+pub const PINNED_MAPS: [&str; 8] = [
     MAP_XID_SLOT,
     MAP_XID_SPARSE,
     MAP_CGROUP_XID,
@@ -34,6 +43,7 @@ pub const PINNED_MAPS: [&str; 7] = [
     MAP_COUNTERS,
     MAP_EXEMPT_V4,
     MAP_EXEMPT_V6,
+    MAP_EXEMPT_V4_SUMMARY,
 ];
 
 /// The read-only global holding the slice-id mode, set by the loader.

@@ -22,7 +22,7 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use bwmon_common::{
     CLASS_EXEMPT, CLASS_NORMAL, Counters, MODE_BENCH, MODE_CGROUP, MODE_MARK, MODE_UID,
-    OVERFLOW_UID, SLOT_DEFAULT, SlotClass,
+    OVERFLOW_UID, SLOT_DEFAULT, SUMMARY_EXEMPT, SUMMARY_NOT_EXEMPT, SlotClass,
 };
 
 const ETH_P_IP: u16 = 0x0800;
@@ -61,6 +61,9 @@ static BW_COUNTERS: PerCpuArray<Counters> = PerCpuArray::pinned(16_384, 0);
 
 #[map(name = "BW_EXEMPT_V4")]
 static BW_EXEMPT_V4: LpmTrie<[u8; 4], u8> = LpmTrie::pinned(16_384, 0);
+
+#[map(name = "BW_EXEMPT_V4S")]
+static BW_EXEMPT_V4S: Array<u8> = Array::pinned(65_536, 0);
 
 #[map(name = "BW_EXEMPT_V6")]
 static BW_EXEMPT_V6: LpmTrie<[u8; 16], u8> = LpmTrie::pinned(16_384, 0);
@@ -171,7 +174,12 @@ fn is_exempt(skb: *mut __sk_buff) -> bool {
     if proto == ETH_P_IP {
         let mut dst = [0u8; 4];
         if load_net(skb, IPV4_DST, &mut dst) {
-            return BW_EXEMPT_V4.get(Key::new(32, dst)).is_some_and(|v| *v != 0);
+            let block = u32::from(u16::from_be_bytes([dst[0], dst[1]]));
+            return match BW_EXEMPT_V4S.get(block).copied() {
+                None | Some(SUMMARY_NOT_EXEMPT) => false,
+                Some(SUMMARY_EXEMPT) => true,
+                Some(_) => BW_EXEMPT_V4.get(Key::new(32, dst)).is_some_and(|v| *v != 0),
+            };
         }
     } else if proto == ETH_P_IPV6 {
         let mut dst = [0u8; 16];

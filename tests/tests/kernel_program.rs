@@ -21,6 +21,9 @@ fn rules() -> Vec<(ipnet::IpNet, bool)> {
     [
         ("198.18.1.0/24", true),
         ("198.18.1.192/26", false),
+        ("100.64.0.0/10", true),
+        ("100.66.0.0/16", false),
+        ("100.65.5.0/24", false),
         ("fd00:b3:1::/48", true),
         ("fd00:b3:1:ff::/64", false),
     ]
@@ -141,6 +144,23 @@ fn longest_prefix_wins() -> Result<()> {
         SLOT_ROOT,
         CLASS_EXEMPT,
     )?;
+    // Rules of /16 and shorter are answered by the /16 summary, longer ones by the trie.
+    for (dst, class) in [
+        (Ipv4Addr::new(100, 64, 0, 1), CLASS_EXEMPT),
+        (Ipv4Addr::new(100, 127, 255, 1), CLASS_EXEMPT),
+        (Ipv4Addr::new(100, 128, 0, 1), CLASS_NORMAL),
+        (Ipv4Addr::new(100, 66, 7, 7), CLASS_NORMAL),
+        (Ipv4Addr::new(100, 65, 5, 1), CLASS_NORMAL),
+        (Ipv4Addr::new(100, 65, 6, 1), CLASS_EXEMPT),
+    ] {
+        assert_counted(
+            &h,
+            &frames::udp4(dst, 64),
+            SkbCtx::default(),
+            SLOT_ROOT,
+            class,
+        )?;
+    }
     let carved6 = v6("fd00:b3:1:ff::9");
     assert_counted(
         &h,

@@ -7,7 +7,7 @@
 mod attach;
 pub mod batch;
 pub mod bpffs;
-mod exempt;
+pub mod exempt;
 mod sys;
 
 use std::path::PathBuf;
