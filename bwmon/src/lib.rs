@@ -1,2 +1,5 @@
 //! bwmon: per-slice byte accounting in eBPF and daily transfer budgets enforced with HTB.
+pub mod config;
 pub mod policy;
+pub mod slices;
+pub mod units;

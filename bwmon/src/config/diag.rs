@@ -1,0 +1,249 @@
+//! Where a problem in a TOML or JSON file is, and how a list of problems renders.
+//!
+//! Type and syntax errors come from the parsers (a byte span from `toml`, a line and column from
+//! `serde_json`) with the field path that `serde_path_to_error` tracked. Semantic problems are
+//! found on the parsed values and recorded as (field path, message); the path is then located by
+//! re-reading the document with its spans (`toml::de::DeTable`, or borrowed
+//! `serde_json::value::RawValue`s, whose slices point into the text). So every problem names the
+//! file, the line and column of the offending value, and the field.
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use toml::de::{DeTable, DeValue};
+
+/// One step of a field path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// A field path such as `slices[3].attributes.net_max_kbyte` or `email.smtp_host`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldPath(Vec<Segment>);
+
+impl FieldPath {
+    pub fn key(&self, key: &str) -> FieldPath {
+        let mut next = self.clone();
+        next.0.push(Segment::Key(key.to_owned()));
+        next
+    }
+
+    pub fn index(&self, index: usize) -> FieldPath {
+        let mut next = self.clone();
+        next.0.push(Segment::Index(index));
+        next
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The path `serde_path_to_error` tracked while deserializing.
+    pub(crate) fn from_serde(path: &serde_path_to_error::Path) -> FieldPath {
+        use serde_path_to_error::Segment as S;
+        let segments = path.iter().filter_map(|segment| match segment {
+            S::Seq { index } => Some(Segment::Index(*index)),
+            S::Map { key } => Some(Segment::Key(key.clone())),
+            S::Enum { variant } => Some(Segment::Key(variant.clone())),
+            S::Unknown => None,
+        });
+        FieldPath(segments.collect())
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Key(key) if i == 0 => write!(f, "{key}")?,
+                Segment::Key(key) => write!(f, ".{key}")?,
+                Segment::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A 1-based line and column (columns count characters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Position {
+    /// The position of byte `offset` of `text` (clamped to the text).
+    pub fn of_offset(text: &str, offset: usize) -> Position {
+        let mut end = offset.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &text[..end];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Position {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+}
+
+/// One thing wrong with a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where the offending value (or syntax error) is; `None` only if it could not be located.
+    pub position: Option<Position>,
+    /// The field, e.g. `email.smtp_host`; `None` for syntax errors and top-level problems.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(position: Option<Position>, field: &FieldPath, message: String) -> Problem {
+        let field = (!field.is_root()).then(|| field.to_string());
+        Problem {
+            position,
+            field,
+            message,
+        }
+    }
+}
+
+/// Every problem found in one file; renders one `file:line:column: field: message` line each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problems {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.file.display())?;
+            if let Some(Position { line, column }) = problem.position {
+                write!(f, ":{line}:{column}")?;
+            }
+            if let Some(field) = &problem.field {
+                write!(f, ": {field}")?;
+            }
+            write!(f, ": {}", problem.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Semantic problems gathered while validating, each with the path of the offending value.
+#[derive(Debug, Default)]
+pub(crate) struct Findings(Vec<(FieldPath, String)>);
+
+impl Findings {
+    pub(crate) fn push(&mut self, path: &FieldPath, message: impl Into<String>) {
+        self.0.push((path.clone(), message.into()));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Locates every finding with `locate` (path → byte offset in `text`), in file order.
+    pub(crate) fn locate(
+        self,
+        text: &str,
+        locate: impl Fn(&str, &FieldPath) -> Option<usize>,
+    ) -> Vec<Problem> {
+        let mut problems: Vec<Problem> = self
+            .0
+            .into_iter()
+            .map(|(path, message)| {
+                let position = locate(text, &path).map(|offset| Position::of_offset(text, offset));
+                Problem::new(position, &path, message)
+            })
+            .collect();
+        problems.sort_by_key(|p| p.position.map(|pos| (pos.line, pos.column)));
+        problems
+    }
+}
+
+/// Byte offset of the value at `path` in a TOML document, or of the nearest located ancestor.
+pub(crate) fn locate_toml(text: &str, path: &FieldPath) -> Option<usize> {
+    let root = DeTable::parse(text).ok()?;
+    let mut span = root.span();
+    let root = DeValue::Table(root.into_inner());
+    let mut current = &root;
+    for segment in path.segments() {
+        let next = match segment {
+            Segment::Key(key) => current.get(key.as_str()),
+            Segment::Index(index) => current.get(*index),
+        };
+        let Some(next) = next else { break };
+        span = next.span();
+        current = next.get_ref();
+    }
+    Some(span.start)
+}
+
+/// Byte offset of the value at `path` in a JSON document, or of the nearest located ancestor.
+pub(crate) fn locate_json(text: &str, path: &FieldPath) -> Option<usize> {
+    let mut current: &RawValue = serde_json::from_str(text).ok()?;
+    for segment in path.segments() {
+        let raw = current.get();
+        let next = match segment {
+            Segment::Key(key) => serde_json::from_str::<BTreeMap<String, &RawValue>>(raw)
+                .ok()
+                .and_then(|map| map.get(key).copied()),
+            Segment::Index(index) => serde_json::from_str::<Vec<&RawValue>>(raw)
+                .ok()
+                .and_then(|items| items.get(*index).copied()),
+        };
+        let Some(next) = next else { break };
+        current = next;
+    }
+    // `current` borrows from `text`, so its address lies inside it.
+    (current.get().as_ptr() as usize).checked_sub(text.as_ptr() as usize)
+}
+
+/// A `toml` error (syntax, type or unknown key) with the path it occurred at.
+pub(crate) fn toml_problem(
+    text: &str,
+    error: &toml::de::Error,
+    path: &FieldPath,
+    hint: impl Fn(&str) -> Option<&'static str>,
+) -> Problem {
+    let position = error
+        .span()
+        .map(|span| Position::of_offset(text, span.start));
+    let mut message = error.message().trim_end().to_owned();
+    if let Some(hint) = hint(&message) {
+        message.push_str(hint);
+    }
+    Problem::new(position, path, message)
+}
+
+/// A `serde_json` error with the path it occurred at; the position suffix of its message is
+/// moved into the problem's position.
+pub(crate) fn json_problem(error: &serde_json::Error, path: &FieldPath) -> Problem {
+    let mut message = error.to_string();
+    let position = (error.line() > 0).then(|| {
+        let suffix = format!(" at line {} column {}", error.line(), error.column());
+        if message.ends_with(&suffix) {
+            message.truncate(message.len() - suffix.len());
+        }
+        Position {
+            line: error.line(),
+            column: error.column().max(1),
+        }
+    });
+    let path = match error.classify() {
+        serde_json::error::Category::Data => path.clone(),
+        _ => FieldPath::default(),
+    };
+    Problem::new(position, &path, message)
+}
