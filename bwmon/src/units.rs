@@ -12,13 +12,13 @@
 //! whitespace inside a value, signs, exponents and hexadecimal are rejected. A value must come to a
 //! whole number of the base unit (bit/s, bytes, milliseconds) and fit in a `u64`, else it is an
 //! error, never silently truncated or saturated.
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 /// How values are displayed: decimal (SI, kB = 1000 B) or binary (IEC, KiB = 1024 B) prefixes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitSystem {
     #[default]

@@ -192,6 +192,13 @@ fn syntax_and_type_errors_name_line_column_and_field() {
         "slices[0].attributes.net_max_kbyte",
         "invalid type: string",
     );
+    assert_problem(
+        &one(r#"{"name": "a", "xid": 1, "x\ny": 1}"#),
+        UID,
+        "1:42",
+        "slices[0].x\\ny",
+        "unknown field `x\\ny`",
+    );
     assert_problem("{}", UID, "1:2", "", "missing field `slices`");
     assert_problem("{\"slices\": [", UID, "1:12", "", "EOF while parsing");
     assert_problem(

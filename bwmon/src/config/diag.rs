@@ -104,14 +104,28 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Control characters in the field or message (which may quote the file) are escaped, so a
+    /// problem always renders as one line.
     pub(crate) fn new(position: Option<Position>, field: &FieldPath, message: String) -> Problem {
-        let field = (!field.is_root()).then(|| field.to_string());
+        let field = (!field.is_root()).then(|| printable(&field.to_string()));
         Problem {
             position,
             field,
-            message,
+            message: printable(&message),
         }
     }
+}
+
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Every problem found in one file; renders one `file:line:column: field: message` line each.
@@ -246,4 +260,76 @@ pub(crate) fn json_problem(error: &serde_json::Error, path: &FieldPath) -> Probl
         _ => FieldPath::default(),
     };
     Problem::new(position, &path, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        let text = "a = 1\r\nnamé = \"x\"\n";
+        assert_eq!(
+            Position::of_offset(text, 0),
+            Position { line: 1, column: 1 }
+        );
+        let x = text.find('"').unwrap();
+        assert_eq!(
+            Position::of_offset(text, x),
+            Position { line: 2, column: 8 }
+        );
+        // Inside a multi-byte character, and past the end: clamped.
+        let e = text.find('é').unwrap() + 1;
+        assert_eq!(
+            Position::of_offset(text, e),
+            Position { line: 2, column: 4 }
+        );
+        assert_eq!(
+            Position::of_offset(text, 999),
+            Position { line: 3, column: 1 }
+        );
+    }
+
+    #[test]
+    fn paths_render_like_serde_path_to_error() {
+        let path = FieldPath::default()
+            .key("slices")
+            .index(3)
+            .key("attributes")
+            .key("net_max_kbyte");
+        assert_eq!(path.to_string(), "slices[3].attributes.net_max_kbyte");
+        assert!(FieldPath::default().is_root());
+    }
+
+    #[test]
+    fn locators_find_values_or_their_nearest_ancestor() {
+        let toml = "[email]\ntransport = \"smtp\"\n";
+        let transport = FieldPath::default().key("email").key("transport");
+        assert_eq!(locate_toml(toml, &transport), toml.find("\"smtp"));
+        let absent = FieldPath::default().key("email").key("smtp_host");
+        assert_eq!(
+            locate_toml(toml, &absent),
+            locate_toml(toml, &FieldPath::default().key("email"))
+        );
+        let json = "{\"slices\": [{\"name\": \"a\"}, {\"name\": \"b\"}]}";
+        let name = FieldPath::default().key("slices").index(1).key("name");
+        assert_eq!(locate_json(json, &name), json.find("\"b\""));
+        let missing = FieldPath::default().key("slices").index(7);
+        assert_eq!(locate_json(json, &missing), json.find('['));
+        assert_eq!(locate_json("not json", &name), None);
+    }
+
+    #[test]
+    fn problems_render_on_one_line_each_with_control_characters_escaped() {
+        let field = FieldPath::default().key("a\nb");
+        let problem = Problem::new(Some(Position { line: 2, column: 3 }), &field, "x\ry".into());
+        let problems = Problems {
+            file: "/f".into(),
+            problems: vec![problem.clone(), problem],
+        };
+        assert_eq!(
+            problems.to_string(),
+            "/f:2:3: a\\nb: x\\ry\n/f:2:3: a\\nb: x\\ry"
+        );
+    }
 }
