@@ -502,3 +502,29 @@ fn load_reads_the_file_and_names_it() {
         )
     );
 }
+
+#[test]
+fn problems_in_a_large_list_are_all_located() {
+    let count = 4096;
+    let entries: Vec<String> = (0..count)
+        .map(|i| {
+            format!("  {{\"name\": \"s{i}\", \"xid\": 0, \"contacts\": [\"a{i}@example.org\"]}}")
+        })
+        .collect();
+    let text = format!("{{\"slices\": [\n{}\n]}}", entries.join(",\n"));
+    let SliceListError::Invalid(problems) = load(&text, UID).unwrap_err() else {
+        panic!("not a validation error")
+    };
+    assert_eq!(problems.problems.len(), count);
+    for (i, problem) in problems.problems.iter().enumerate() {
+        assert_eq!(
+            problem.field.as_deref(),
+            Some(format!("slices[{i}].xid").as_str())
+        );
+        let position = problem.position.unwrap();
+        assert_eq!(
+            (position.line, position.column),
+            (i + 2, 24 + i.to_string().len())
+        );
+    }
+}

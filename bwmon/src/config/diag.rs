@@ -7,9 +7,10 @@
 //! `serde_json::value::RawValue`s, whose slices point into the text). So every problem names the
 //! file, the line and column of the offending value, and the field.
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
+use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// One step of a field path.
@@ -80,15 +81,36 @@ pub struct Position {
 impl Position {
     /// The position of byte `offset` of `text` (clamped to the text).
     pub fn of_offset(text: &str, offset: usize) -> Position {
-        let mut end = offset.min(text.len());
-        while !text.is_char_boundary(end) {
+        LineIndex::new(text).position(offset)
+    }
+}
+
+/// Start offsets of a text's lines, to turn many offsets into positions without rescanning.
+pub(crate) struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let breaks = text.match_indices('\n').map(|(i, _)| i + 1);
+        LineIndex {
+            text,
+            starts: std::iter::once(0).chain(breaks).collect(),
+        }
+    }
+
+    pub(crate) fn position(&self, offset: usize) -> Position {
+        let mut end = offset.min(self.text.len());
+        while !self.text.is_char_boundary(end) {
             end -= 1;
         }
-        let before = &text[..end];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        // `starts[0]` is 0 <= end, so at least one line starts at or before `end`.
+        let line = self.starts.partition_point(|&start| start <= end);
+        let start = self.starts[line - 1];
         Position {
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
+            line,
+            column: self.text[start..end].chars().count() + 1,
         }
     }
 }
@@ -171,13 +193,14 @@ impl Findings {
     pub(crate) fn locate(
         self,
         text: &str,
-        locate: impl Fn(&str, &FieldPath) -> Option<usize>,
+        mut locate: impl FnMut(&FieldPath) -> Option<usize>,
     ) -> Vec<Problem> {
+        let lines = LineIndex::new(text);
         let mut problems: Vec<Problem> = self
             .0
             .into_iter()
             .map(|(path, message)| {
-                let position = locate(text, &path).map(|offset| Position::of_offset(text, offset));
+                let position = locate(&path).map(|offset| lines.position(offset));
                 Problem::new(position, &path, message)
             })
             .collect();
@@ -186,42 +209,95 @@ impl Findings {
     }
 }
 
-/// Byte offset of the value at `path` in a TOML document, or of the nearest located ancestor.
-pub(crate) fn locate_toml(text: &str, path: &FieldPath) -> Option<usize> {
-    let root = DeTable::parse(text).ok()?;
-    let mut span = root.span();
-    let root = DeValue::Table(root.into_inner());
-    let mut current = &root;
-    for segment in path.segments() {
-        let next = match segment {
-            Segment::Key(key) => current.get(key.as_str()),
-            Segment::Index(index) => current.get(*index),
-        };
-        let Some(next) = next else { break };
-        span = next.span();
-        current = next.get_ref();
-    }
-    Some(span.start)
+/// Finds where values are in a TOML document, parsing it once.
+pub(crate) struct TomlLocator<'a> {
+    root: Option<Spanned<DeValue<'a>>>,
 }
 
-/// Byte offset of the value at `path` in a JSON document, or of the nearest located ancestor.
-pub(crate) fn locate_json(text: &str, path: &FieldPath) -> Option<usize> {
-    let mut current: &RawValue = serde_json::from_str(text).ok()?;
-    for segment in path.segments() {
-        let raw = current.get();
-        let next = match segment {
-            Segment::Key(key) => serde_json::from_str::<BTreeMap<String, &RawValue>>(raw)
-                .ok()
-                .and_then(|map| map.get(key).copied()),
-            Segment::Index(index) => serde_json::from_str::<Vec<&RawValue>>(raw)
-                .ok()
-                .and_then(|items| items.get(*index).copied()),
-        };
-        let Some(next) = next else { break };
-        current = next;
+impl<'a> TomlLocator<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let root = DeTable::parse(text).ok().map(|table| {
+            let span = table.span();
+            Spanned::new(span, DeValue::Table(table.into_inner()))
+        });
+        TomlLocator { root }
     }
-    // `current` borrows from `text`, so its address lies inside it.
-    (current.get().as_ptr() as usize).checked_sub(text.as_ptr() as usize)
+
+    /// Byte offset of the value at `path`, or of its nearest ancestor present in the document.
+    pub(crate) fn offset(&self, path: &FieldPath) -> Option<usize> {
+        let mut current = self.root.as_ref()?;
+        for segment in path.segments() {
+            let next = match segment {
+                Segment::Key(key) => current.get_ref().get(key.as_str()),
+                Segment::Index(index) => current.get_ref().get(*index),
+            };
+            match next {
+                Some(next) => current = next,
+                None => break,
+            }
+        }
+        Some(current.span().start)
+    }
+}
+
+/// Finds where values are in a JSON document, parsing each object or array on the way once
+/// (a list of thousands of slices, each with a problem, is located in one pass).
+pub(crate) struct JsonLocator<'a> {
+    text: &'a str,
+    root: Option<&'a RawValue>,
+    /// The members of each container visited so far, by the container's offset.
+    children: HashMap<usize, Children<'a>>,
+}
+
+enum Children<'a> {
+    Object(BTreeMap<String, &'a RawValue>),
+    Array(Vec<&'a RawValue>),
+    Scalar,
+}
+
+impl<'a> JsonLocator<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        JsonLocator {
+            text,
+            root: serde_json::from_str(text).ok(),
+            children: HashMap::new(),
+        }
+    }
+
+    /// Byte offset of the value at `path`, or of its nearest ancestor present in the document.
+    pub(crate) fn offset(&mut self, path: &FieldPath) -> Option<usize> {
+        let mut current = self.root?;
+        for segment in path.segments() {
+            let raw = current.get();
+            let children = self
+                .children
+                .entry(offset_in(self.text, raw)?)
+                .or_insert_with(|| {
+                    if raw.starts_with('{') {
+                        serde_json::from_str(raw).map_or(Children::Scalar, Children::Object)
+                    } else if raw.starts_with('[') {
+                        serde_json::from_str(raw).map_or(Children::Scalar, Children::Array)
+                    } else {
+                        Children::Scalar
+                    }
+                });
+            let next = match (segment, &*children) {
+                (Segment::Key(key), Children::Object(map)) => map.get(key).copied(),
+                (Segment::Index(index), Children::Array(items)) => items.get(*index).copied(),
+                _ => None,
+            };
+            match next {
+                Some(next) => current = next,
+                None => break,
+            }
+        }
+        offset_in(self.text, current.get())
+    }
+}
+
+/// Where `part`, a slice borrowed from `text`, starts in it.
+fn offset_in(text: &str, part: &str) -> Option<usize> {
+    (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)
 }
 
 /// A `toml` error (syntax, type or unknown key) with the path it occurred at.
@@ -305,18 +381,25 @@ mod tests {
     fn locators_find_values_or_their_nearest_ancestor() {
         let toml = "[email]\ntransport = \"smtp\"\n";
         let transport = FieldPath::default().key("email").key("transport");
-        assert_eq!(locate_toml(toml, &transport), toml.find("\"smtp"));
+        let locator = TomlLocator::new(toml);
+        assert_eq!(locator.offset(&transport), toml.find("\"smtp"));
         let absent = FieldPath::default().key("email").key("smtp_host");
-        assert_eq!(
-            locate_toml(toml, &absent),
-            locate_toml(toml, &FieldPath::default().key("email"))
+        let email = FieldPath::default().key("email");
+        assert_eq!(locator.offset(&absent), locator.offset(&email));
+        assert!(
+            locator
+                .offset(&email)
+                .is_some_and(|offset| offset < toml.find('\n').unwrap())
         );
         let json = "{\"slices\": [{\"name\": \"a\"}, {\"name\": \"b\"}]}";
         let name = FieldPath::default().key("slices").index(1).key("name");
-        assert_eq!(locate_json(json, &name), json.find("\"b\""));
+        let mut locator = JsonLocator::new(json);
+        assert_eq!(locator.offset(&name), json.find("\"b\""));
         let missing = FieldPath::default().key("slices").index(7);
-        assert_eq!(locate_json(json, &missing), json.find('['));
-        assert_eq!(locate_json("not json", &name), None);
+        assert_eq!(locator.offset(&missing), json.find('['));
+        let through_a_string = name.key("deeper");
+        assert_eq!(locator.offset(&through_a_string), json.find("\"b\""));
+        assert_eq!(JsonLocator::new("not json").offset(&name), None);
     }
 
     #[test]

@@ -256,8 +256,10 @@ impl Config {
             let path = FieldPath::from_serde(e.path());
             invalid(vec![diag::toml_problem(text, e.inner(), &path, hint)])
         })?;
-        validate::validate(raw)
-            .map_err(|findings| invalid(findings.locate(text, diag::locate_toml)))
+        validate::validate(raw).map_err(|findings| {
+            let locator = diag::TomlLocator::new(text);
+            invalid(findings.locate(text, |path| locator.offset(path)))
+        })
     }
 
     /// The host name for e-mails: `hostname`, or the system's (`/proc/sys/kernel/hostname`).

@@ -101,8 +101,10 @@ impl SliceList {
         deserializer
             .end()
             .map_err(|e| invalid(vec![diag::json_problem(&e, &FieldPath::default())]))?;
-        let slices = validate::validate(raw, mode, users, cgroups)
-            .map_err(|findings| invalid(findings.locate(text, diag::locate_json)))?;
+        let slices = validate::validate(raw, mode, users, cgroups).map_err(|findings| {
+            let mut locator = diag::JsonLocator::new(text);
+            invalid(findings.locate(text, |path| locator.offset(path)))
+        })?;
         Ok(SliceList { slices })
     }
 
