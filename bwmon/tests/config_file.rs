@@ -129,6 +129,13 @@ fn every_key_is_read() {
 }
 
 #[test]
+fn node_cap_defaults_to_hardware_max() {
+    let config = parse("hardware_max = \"10gbit\"").unwrap();
+    assert_eq!(config.hardware_max.bits_per_sec(), 10_000_000_000);
+    assert_eq!(config.node_cap, config.hardware_max);
+}
+
+#[test]
 fn serializing_and_parsing_again_gives_the_same_config() {
     for config in [Config::default(), parse(FULL).unwrap()] {
         let text = toml::to_string(&config).unwrap();

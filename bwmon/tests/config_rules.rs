@@ -160,6 +160,12 @@ fn rates_and_durations_are_checked() {
         "sync_interval",
         "1h is not shorter than the period (1h)",
     );
+    assert_problem(
+        "period = 3",
+        "1:10",
+        "period",
+        "sync_interval 5s is not shorter than the period (3s)",
+    );
     let c = parse("node_cap = 1000\nhardware_max = \"1.5kbit\"\nperiod = 60").unwrap();
     assert_eq!(c.node_cap.bits_per_sec(), 1000);
     assert_eq!(c.hardware_max.bits_per_sec(), 1500);

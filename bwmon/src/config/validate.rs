@@ -68,20 +68,31 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Findings> {
     } else if period_given {
         period_ok = false;
     }
+    let sync_given = raw.sync_interval.is_some();
+    let mut sync_ok = !sync_given;
     if let Some(interval) = duration(&mut f, &root.key("sync_interval"), raw.sync_interval) {
         if interval.is_zero() {
             f.push(&root.key("sync_interval"), "must be greater than 0");
-        } else if period_ok && interval >= config.period {
-            f.push(
-                &root.key("sync_interval"),
-                format!(
-                    "{} is not shorter than the period ({})",
-                    format_duration(interval),
-                    format_duration(config.period)
-                ),
-            );
+        } else {
+            sync_ok = true;
         }
         config.sync_interval = interval;
+    }
+    // Also when one side is the default: a 3s period with the 5s default interval is wrong too.
+    if period_ok && sync_ok && config.sync_interval >= config.period {
+        let key = if sync_given {
+            "sync_interval"
+        } else {
+            "period"
+        };
+        f.push(
+            &root.key(key),
+            format!(
+                "sync_interval {} is not shorter than the period ({})",
+                format_duration(config.sync_interval),
+                format_duration(config.period)
+            ),
+        );
     }
 
     if let Some(mode) = raw.slice_id {
