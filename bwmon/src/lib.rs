@@ -1,4 +1,7 @@
 //! bwmon: per-slice byte accounting in eBPF and daily transfer budgets enforced with HTB.
 pub mod accounting;
+pub mod config;
 pub mod demo;
 pub mod policy;
+pub mod slices;
+pub mod units;

@@ -12,6 +12,7 @@ mod sys;
 
 use std::path::PathBuf;
 
+pub use crate::config::SliceIdMode;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, IterableMap, MapData, MapError, PerCpuArray},
@@ -20,9 +21,8 @@ use aya::{
 pub use bwmon_common::{Counters, SlotClass};
 use bwmon_common::{
     GLOBAL_MODE, MAP_CGROUP_XID, MAP_COUNTERS, MAP_SLOT_CLASS, MAP_XID_SLOT, MAP_XID_SPARSE,
-    MODE_CGROUP, MODE_MARK, MODE_UID, PROGRAM_NAME,
+    PROGRAM_NAME,
 };
-use serde::{Deserialize, Serialize};
 
 pub use attach::{AttachOutcome, detach, teardown};
 pub use exempt::{Change as ExemptChange, ExemptRule};
@@ -30,29 +30,6 @@ pub use exempt::{Change as ExemptChange, ExemptRule};
 /// The eBPF object built by `cargo xtask build-ebpf`, embedded at build time (empty when the
 /// agent was built without it).
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bwmon.bpf.o"));
-
-/// How the kernel program finds a packet's slice.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SliceIdMode {
-    /// The sending socket's owner uid (each slice is a Unix account).
-    #[default]
-    Uid,
-    /// The socket's cgroup v2 id, mapped to an xid by the agent.
-    Cgroup,
-    /// `skb->mark`, set by nftables or another tool.
-    Mark,
-}
-
-impl SliceIdMode {
-    fn kernel_value(self) -> u32 {
-        match self {
-            Self::Uid => MODE_UID,
-            Self::Cgroup => MODE_CGROUP,
-            Self::Mark => MODE_MARK,
-        }
-    }
-}
 
 /// Load-time settings.
 #[derive(Clone, Debug)]
@@ -159,7 +136,7 @@ impl Accounting {
         bpffs::ensure_pin_dir(&opts.pin_dir)?;
         let mode = match opts.bench_keys {
             Some(_) => bwmon_common::MODE_BENCH,
-            None => opts.mode.kernel_value(),
+            None => opts.mode.kernel_mode(),
         };
         let bench_keys = opts.bench_keys.unwrap_or(1);
         let log_level: u8 = if opts.ebpf_log { 0xff } else { 0 };
