@@ -20,7 +20,7 @@ impl Policy {
         let synced = state.last_sync.unwrap_or(now);
         let mut text = format!(
             "slice {name} (xid {}), as of the last sync at {}\n\
-             period: {} to {} (one {}), ends {}\n",
+             period: {} to {} (one {}), {}\n",
             record.xid,
             format_time(synced),
             format_time(record.period_start),
@@ -53,8 +53,8 @@ impl Policy {
 /// "ends in 3h 0m 0s" / "ended 5s ago".
 fn relative(when: u64, now: u64) -> String {
     match when.checked_sub(now) {
-        Some(d) => format!("in {}", format_duration(d)),
-        None => format!("{} ago", format_duration(now - when)),
+        Some(d) => format!("ends in {}", format_duration(d)),
+        None => format!("ended {} ago", format_duration(now - when)),
     }
 }
 
