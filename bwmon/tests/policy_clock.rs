@@ -8,7 +8,10 @@ const P: u64 = 86_400;
 const T0: u64 = 1_795_478_400;
 
 fn policy() -> Policy {
-    Policy::new(PolicyConfig::new(100_000_000, 1_000_000_000), PolicyState::default())
+    Policy::new(
+        PolicyConfig::new(100_000_000, 1_000_000_000),
+        PolicyState::default(),
+    )
 }
 
 /// Normal: 1024000 bytes, threshold 819200.
@@ -132,6 +135,11 @@ fn a_zero_period_is_one_second_not_a_division_by_zero() {
     let (mut p, a) = (Policy::new(cfg, PolicyState::default()), small());
     p.sync(T0, &inp(&a, 0));
     let d = p.sync(T0 + 1, &inp(&a, 900_000));
-    assert_eq!(d.events.len(), 1, "each second is a new period: {:?}", d.events);
+    assert_eq!(
+        d.events.len(),
+        1,
+        "each second is a new period: {:?}",
+        d.events
+    );
     assert_eq!(rec(&p).period_start, T0 + 1);
 }

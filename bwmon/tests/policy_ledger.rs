@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 use bwmon::ledger::{
-    LoadOutcome, Ledger, LedgerError, SCHEMA_VERSION, SchemaError, SetAsideReason, migrate,
+    Ledger, LedgerError, LoadOutcome, SCHEMA_VERSION, SchemaError, SetAsideReason, migrate,
 };
 use bwmon::policy::{Attributes, PerClass, Policy, PolicyConfig, PolicyState, SliceInput};
 
@@ -51,7 +51,9 @@ fn files_in(dir: &Path) -> Vec<String> {
 #[test]
 fn a_missing_ledger_gives_a_fresh_state() {
     let dir = tempfile::tempdir().unwrap();
-    let loaded = Ledger::new(dir.path().join("ledger.json")).load(T0).unwrap();
+    let loaded = Ledger::new(dir.path().join("ledger.json"))
+        .load(T0)
+        .unwrap();
     assert_eq!(loaded.outcome, LoadOutcome::Missing);
     assert_eq!(loaded.state, PolicyState::default());
 }
@@ -63,7 +65,12 @@ fn save_then_load_gives_the_same_state_and_leaves_no_temporary_file() {
     let state = used_state();
     ledger.save(&state).unwrap();
     let loaded = ledger.load(T0).unwrap();
-    assert_eq!(loaded.outcome, LoadOutcome::Read { version: SCHEMA_VERSION });
+    assert_eq!(
+        loaded.outcome,
+        LoadOutcome::Read {
+            version: SCHEMA_VERSION
+        }
+    );
     assert_eq!(loaded.state, state);
     assert_eq!(files_in(dir.path()), vec!["ledger.json"]);
     let doc: serde_json::Value = serde_json::from_slice(&fs::read(ledger.path()).unwrap()).unwrap();
@@ -75,24 +82,37 @@ fn save_then_load_gives_the_same_state_and_leaves_no_temporary_file() {
 fn a_corrupt_ledger_is_set_aside_not_zeroed() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::new(dir.path().join("ledger.json"));
-    fs::write(ledger.path(), b"{\"schema_version\": 1, \"state\": {\"live\": {\"ali").unwrap();
+    fs::write(
+        ledger.path(),
+        b"{\"schema_version\": 1, \"state\": {\"live\": {\"ali",
+    )
+    .unwrap();
     let loaded = ledger.load(T0).unwrap();
     let aside = dir.path().join(format!("ledger.json.corrupt-{T0}"));
     match &loaded.outcome {
-        LoadOutcome::SetAside { moved_to, reason: SetAsideReason::NotJson { .. } } => {
+        LoadOutcome::SetAside {
+            moved_to,
+            reason: SetAsideReason::NotJson { .. },
+        } => {
             assert_eq!(moved_to, &aside)
         }
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(loaded.state, PolicyState::default());
     // The bytes are kept, under the new name; the ledger name is free for a fresh file.
-    assert!(fs::read(&aside).unwrap().starts_with(b"{\"schema_version\": 1"));
+    assert!(
+        fs::read(&aside)
+            .unwrap()
+            .starts_with(b"{\"schema_version\": 1")
+    );
     assert!(!ledger.path().exists());
     // A second bad file in the same second does not overwrite the first one set aside.
     fs::write(ledger.path(), b"garbage").unwrap();
     let loaded = ledger.load(T0).unwrap();
     let second = dir.path().join(format!("ledger.json.corrupt-{T0}-1"));
-    assert!(matches!(&loaded.outcome, LoadOutcome::SetAside { moved_to, .. } if *moved_to == second));
+    assert!(
+        matches!(&loaded.outcome, LoadOutcome::SetAside { moved_to, .. } if *moved_to == second)
+    );
     assert_eq!(fs::read(&second).unwrap(), b"garbage");
 }
 
@@ -104,7 +124,10 @@ fn a_future_version_is_set_aside_not_zeroed() {
     let doc = serde_json::json!({"schema_version": 99, "state": {"whatever": true}});
     fs::write(ledger.path(), doc.to_string()).unwrap();
     let loaded = ledger.load(T0).unwrap();
-    let reason = SetAsideReason::Schema(SchemaError::FutureVersion { found: 99, supported: 1 });
+    let reason = SetAsideReason::Schema(SchemaError::FutureVersion {
+        found: 99,
+        supported: 1,
+    });
     assert_eq!(
         loaded.outcome,
         LoadOutcome::SetAside {
@@ -112,7 +135,10 @@ fn a_future_version_is_set_aside_not_zeroed() {
             reason: reason.clone(),
         }
     );
-    assert_eq!(reason.to_string(), "schema version 99 is newer than the newest this bwmon knows (1)");
+    assert_eq!(
+        reason.to_string(),
+        "schema version 99 is newer than the newest this bwmon knows (1)"
+    );
 }
 
 #[test]
@@ -120,8 +146,14 @@ fn invalid_content_and_bad_versions_are_set_aside() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::new(dir.path().join("ledger.json"));
     let cases = [
-        (serde_json::json!({"schema_version": 1, "state": {"live": 5}}), "invalid"),
-        (serde_json::json!({"schema_version": -1, "state": {}}), "version"),
+        (
+            serde_json::json!({"schema_version": 1, "state": {"live": 5}}),
+            "invalid",
+        ),
+        (
+            serde_json::json!({"schema_version": -1, "state": {}}),
+            "version",
+        ),
         (serde_json::json!({"schema_version": 1}), "invalid"),
         (serde_json::json!([1, 2, 3]), "object"),
     ];
@@ -131,9 +163,9 @@ fn invalid_content_and_bad_versions_are_set_aside() {
         let LoadOutcome::SetAside { reason, .. } = &loaded.outcome else {
             panic!("{doc} was not set aside: {:?}", loaded.outcome);
         };
-        let ok = match kind {
-            &"invalid" => matches!(reason, SetAsideReason::Invalid { version: 1, .. }),
-            &"version" => *reason == SetAsideReason::Schema(SchemaError::BadVersion),
+        let ok = match *kind {
+            "invalid" => matches!(reason, SetAsideReason::Invalid { version: 1, .. }),
+            "version" => *reason == SetAsideReason::Schema(SchemaError::BadVersion),
             _ => *reason == SetAsideReason::Schema(SchemaError::NotAnObject { version: 0 }),
         };
         assert!(ok, "{doc}: {reason:?}");
@@ -149,9 +181,16 @@ fn an_unreadable_ledger_is_set_aside() {
     let loaded = ledger.load(T0).unwrap();
     assert!(matches!(
         loaded.outcome,
-        LoadOutcome::SetAside { reason: SetAsideReason::Unreadable { .. }, .. }
+        LoadOutcome::SetAside {
+            reason: SetAsideReason::Unreadable { .. },
+            ..
+        }
     ));
-    assert!(dir.path().join(format!("ledger.json.corrupt-{T0}")).is_dir());
+    assert!(
+        dir.path()
+            .join(format!("ledger.json.corrupt-{T0}"))
+            .is_dir()
+    );
 }
 
 #[test]
@@ -184,7 +223,10 @@ fn a_version_0_fixture_is_migrated() {
     let loaded = ledger.load(T0).unwrap();
     assert_eq!(loaded.outcome, LoadOutcome::Read { version: 0 });
     let r = &loaded.state.live["alice"];
-    assert_eq!((r.used.normal, r.notified, r.period_start), (900_000, true, T0));
+    assert_eq!(
+        (r.used.normal, r.notified, r.period_start),
+        (900_000, true, T0)
+    );
 }
 
 #[test]
@@ -206,7 +248,11 @@ fn a_crash_before_the_rename_leaves_the_old_ledger() {
     let old = used_state();
     ledger.save(&old).unwrap();
     // What a crash mid-write leaves: a torn temporary file next to the intact ledger.
-    fs::write(dir.path().join(".ledger.json.tmp"), b"{\"schema_version\": 1, \"sta").unwrap();
+    fs::write(
+        dir.path().join(".ledger.json.tmp"),
+        b"{\"schema_version\": 1, \"sta",
+    )
+    .unwrap();
     assert_eq!(ledger.load(T0).unwrap().state, old);
     // The next save replaces the leftover.
     ledger.save(&PolicyState::default()).unwrap();
@@ -235,7 +281,11 @@ fn a_reader_never_sees_a_torn_ledger_while_it_is_rewritten() {
         })
     };
     for i in 0..100 {
-        let state = if i % 2 == 0 { PolicyState::default() } else { big.clone() };
+        let state = if i % 2 == 0 {
+            PolicyState::default()
+        } else {
+            big.clone()
+        };
         ledger.save(&state).unwrap();
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

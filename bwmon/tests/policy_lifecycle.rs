@@ -45,7 +45,13 @@ fn count(d: &Decisions, f: impl Fn(&Event) -> bool) -> usize {
 fn a_new_slice_starts_from_its_current_counters() {
     let (mut p, a) = (policy(), small());
     let d = p.sync(T0, &[inp("alice", 1001, &a, 5_000, 7_000)]);
-    assert_eq!(d.events, vec![Event::NewSlice { name: "alice".into(), xid: 1001 }]);
+    assert_eq!(
+        d.events,
+        vec![Event::NewSlice {
+            name: "alice".into(),
+            xid: 1001
+        }]
+    );
     assert_eq!(rec(&p, "alice").used, PerClass::new(0, 0));
     assert_eq!(rec(&p, "alice").period_start, T0);
     p.sync(T0 + 10, &[inp("alice", 1001, &a, 6_000, 7_500)]);
@@ -94,7 +100,10 @@ fn a_new_period_restarts_usage_lifts_caps_and_clears_the_notified_flag() {
     };
     assert_eq!(d.events, vec![reset]);
     let r = rec(&p, "alice");
-    assert_eq!((r.used.normal, r.period_start, r.notified), (0, T0 + P, false));
+    assert_eq!(
+        (r.used.normal, r.period_start, r.notified),
+        (0, T0 + P, false)
+    );
     assert_eq!(d.ceilings[0].classes.normal.ceil_bps, CAP);
     assert!(!d.ceilings[0].classes.normal.capped);
     p.sync(T0 + P + 60, &[inp("alice", 1001, &a, 1_000_600, 0)]);
@@ -110,14 +119,33 @@ fn one_notification_per_slice_per_period() {
     let d = p.sync(T0 + 43_200, &[inp("alice", 1001, &a, 819_200, 0)]);
     assert_eq!(d.notifications.len(), 1);
     let n = &d.notifications[0];
-    assert_eq!((n.slice.as_str(), n.xid, n.since, n.until, n.period_secs), ("alice", 1001, T0, T0 + P, P));
+    assert_eq!(
+        (n.slice.as_str(), n.xid, n.since, n.until, n.period_secs),
+        ("alice", 1001, T0, T0 + P, P)
+    );
     assert_eq!(n.classes.len(), 1);
     assert_eq!(n.classes[0].class, Class::Normal);
-    assert_eq!((n.classes[0].used_bytes, n.classes[0].limit_bytes, n.classes[0].ceil_bps), (819_200, 1_024_000, 37));
+    assert_eq!(
+        (
+            n.classes[0].used_bytes,
+            n.classes[0].limit_bytes,
+            n.classes[0].ceil_bps
+        ),
+        (819_200, 1_024_000, 37)
+    );
     // Later the exempt class is capped too: a Capped event, no second message.
     let d = p.sync(T0 + 43_260, &[inp("alice", 1001, &a, 819_200, 1_638_400)]);
     assert!(d.notifications.is_empty());
-    assert_eq!(count(&d, |e| matches!(e, Event::Capped { class: Class::Exempt, .. })), 1);
+    assert_eq!(
+        count(&d, |e| matches!(
+            e,
+            Event::Capped {
+                class: Class::Exempt,
+                ..
+            }
+        )),
+        1
+    );
     assert!(d.ceilings[0].classes.exempt.capped);
     // Next period, both classes capped in the same sync: one message naming both.
     p.sync(T0 + P, &[inp("alice", 1001, &a, 819_200, 1_638_400)]);
@@ -135,7 +163,10 @@ fn root_and_default_are_accounted_but_never_capped() {
     let d = p.sync(T0 + 10, &list(50_000_000)); // 50 MB: far over both 1000 KByte budgets
     assert!(d.notifications.is_empty());
     for c in &d.ceilings {
-        assert_eq!((c.classes.normal.ceil_bps, c.classes.exempt.ceil_bps), (CAP, HW));
+        assert_eq!(
+            (c.classes.normal.ceil_bps, c.classes.exempt.ceil_bps),
+            (CAP, HW)
+        );
         assert!(!c.classes.normal.capped && !c.classes.exempt.capped);
     }
     assert_eq!(rec(&p, "root").used, PerClass::new(50_000_000, 50_000_000));
@@ -151,7 +182,13 @@ fn a_slice_recreated_with_another_xid_gets_its_record_back() {
     p.sync(T0 + 100, &[inp("alice", 1001, &a, 900_000, 0)]);
     assert!(rec(&p, "alice").notified);
     let d = p.sync(T0 + 200, &[]);
-    assert_eq!(d.events, vec![Event::Died { name: "alice".into(), xid: 1001 }]);
+    assert_eq!(
+        d.events,
+        vec![Event::Died {
+            name: "alice".into(),
+            xid: 1001
+        }]
+    );
     assert!(p.state().dead.contains_key("alice"));
     // Back as xid 2002, whose counter reads 50: re-baselined there, usage kept.
     let d = p.sync(T0 + 300, &[inp("alice", 2002, &a, 50, 0)]);
@@ -163,7 +200,10 @@ fn a_slice_recreated_with_another_xid_gets_its_record_back() {
     };
     assert_eq!(d.events, vec![restored]);
     let r = rec(&p, "alice");
-    assert_eq!((r.xid, r.used.normal, r.period_start, r.notified), (2002, 900_000, T0, true));
+    assert_eq!(
+        (r.xid, r.used.normal, r.period_start, r.notified),
+        (2002, 900_000, T0, true)
+    );
     // Still capped, not notified again: (1024000 - 900000) * 8 / (86400 - 300) = 11.5 -> 11.
     assert_eq!(d.ceilings[0].classes.normal.ceil_bps, 11);
     assert!(d.notifications.is_empty());
@@ -191,11 +231,22 @@ fn dead_records_expire_at_their_period_end() {
     let d = p.sync(T0 + P - 1, &[]);
     assert!(d.events.is_empty());
     let d = p.sync(T0 + P, &[]);
-    assert_eq!(d.events, vec![Event::DeadExpired { name: "alice".into() }]);
+    assert_eq!(
+        d.events,
+        vec![Event::DeadExpired {
+            name: "alice".into()
+        }]
+    );
     assert!(p.state().dead.is_empty());
     // Coming back after that is a new slice with a fresh budget.
     let d = p.sync(T0 + P + 10, &[inp("alice", 1001, &a, 900_000, 0)]);
-    assert_eq!(d.events, vec![Event::NewSlice { name: "alice".into(), xid: 1001 }]);
+    assert_eq!(
+        d.events,
+        vec![Event::NewSlice {
+            name: "alice".into(),
+            xid: 1001
+        }]
+    );
     assert_eq!(rec(&p, "alice").used.normal, 0);
 }
 
@@ -205,8 +256,13 @@ fn a_slice_that_leaves_after_its_period_ended_is_dropped_at_once() {
     p.sync(T0, &[inp("alice", 1001, &a, 0, 0)]);
     let d = p.sync(T0 + 2 * P, &[]);
     let expected = vec![
-        Event::Died { name: "alice".into(), xid: 1001 },
-        Event::DeadExpired { name: "alice".into() },
+        Event::Died {
+            name: "alice".into(),
+            xid: 1001,
+        },
+        Event::DeadExpired {
+            name: "alice".into(),
+        },
     ];
     assert_eq!(d.events, expected);
     assert!(p.state().dead.is_empty() && p.state().live.is_empty());
@@ -218,7 +274,14 @@ fn an_xid_change_re_baselines_the_counters_and_keeps_usage() {
     p.sync(T0, &[inp("alice", 1001, &a, 0, 0)]);
     p.sync(T0 + 10, &[inp("alice", 1001, &a, 300_000, 0)]);
     let d = p.sync(T0 + 20, &[inp("alice", 7, &a, 42, 0)]);
-    assert_eq!(d.events, vec![Event::XidChanged { name: "alice".into(), old: 1001, new: 7 }]);
+    assert_eq!(
+        d.events,
+        vec![Event::XidChanged {
+            name: "alice".into(),
+            old: 1001,
+            new: 7
+        }]
+    );
     assert_eq!(rec(&p, "alice").used.normal, 300_000);
     p.sync(T0 + 30, &[inp("alice", 7, &a, 1_042, 0)]);
     assert_eq!(rec(&p, "alice").used.normal, 301_000);
@@ -230,7 +293,14 @@ fn a_duplicated_name_is_reported_and_only_its_first_entry_used() {
     let d = p.sync(T0, &[inp("alice", 1, &a, 0, 0), inp("alice", 2, &a, 0, 0)]);
     assert_eq!(d.ceilings.len(), 1);
     assert_eq!(d.ceilings[0].xid, 1);
-    assert_eq!(count(&d, |e| *e == Event::DuplicateSlice { name: "alice".into(), xid: 2 }), 1);
+    assert_eq!(
+        count(&d, |e| *e
+            == Event::DuplicateSlice {
+                name: "alice".into(),
+                xid: 2
+            }),
+        1
+    );
 }
 
 #[test]
@@ -244,6 +314,20 @@ fn decisions_carry_rates_shares_and_ceilings_per_class() {
     let d = p.sync(T0, &[inp("bob", 5, &a, 0, 0)]);
     let c = &d.ceilings[0];
     assert_eq!((c.name.as_str(), c.xid), ("bob", 5));
-    assert_eq!((c.classes.normal.rate_bps, c.classes.normal.ceil_bps, c.classes.normal.share), (1_000_000, CAP, 1));
-    assert_eq!((c.classes.exempt.rate_bps, c.classes.exempt.ceil_bps, c.classes.exempt.share), (0, HW, 4));
+    assert_eq!(
+        (
+            c.classes.normal.rate_bps,
+            c.classes.normal.ceil_bps,
+            c.classes.normal.share
+        ),
+        (1_000_000, CAP, 1)
+    );
+    assert_eq!(
+        (
+            c.classes.exempt.rate_bps,
+            c.classes.exempt.ceil_bps,
+            c.classes.exempt.share
+        ),
+        (0, HW, 4)
+    );
 }

@@ -50,7 +50,11 @@ fn slice_attributes_win_over_node_defaults_which_win_over_built_ins() {
     });
     assert_eq!(own.normal.max_rate_bps, 20_000_000);
     assert_eq!(own.normal.share, 7);
-    assert_eq!(own.normal.threshold_bytes, 1_800 * 1024, "node threshold kept");
+    assert_eq!(
+        own.normal.threshold_bytes,
+        1_800 * 1024,
+        "node threshold kept"
+    );
 }
 
 #[test]

@@ -48,7 +48,10 @@ fn a_two_class_notification_renders_one_message_with_each_class_own_ceiling() {
         period_secs: P,
     };
     let m = render(&n, "node1.example.org", T0 + 3_600);
-    assert_eq!(m.subject, "bwmon capped bandwidth of slice pl_alice on node1.example.org");
+    assert_eq!(
+        m.subject,
+        "bwmon capped bandwidth of slice pl_alice on node1.example.org"
+    );
     let expected = "\
 The slice pl_alice has transmitted more than 4.7 GB from
 node1.example.org to normal destinations
@@ -78,9 +81,15 @@ Tue Nov 24 01:00:00 2026 GMT node1.example.org bwcap pl_alice
 #[test]
 fn status_shows_usage_limits_ceilings_and_the_period() {
     let a = small();
-    let mut p = Policy::new(PolicyConfig::new(100_000_000, 1_000_000_000), PolicyState::default());
+    let mut p = Policy::new(
+        PolicyConfig::new(100_000_000, 1_000_000_000),
+        PolicyState::default(),
+    );
     p.sync(T0, &[inp("alice", &a, 0, 0), inp("bob", &a, 0, 0)]);
-    p.sync(T0 + 43_200, &[inp("alice", &a, 819_200, 10), inp("bob", &a, 5, 0)]);
+    p.sync(
+        T0 + 43_200,
+        &[inp("alice", &a, 819_200, 10), inp("bob", &a, 5, 0)],
+    );
     p.sync(T0 + 43_300, &[inp("alice", &a, 819_200, 10)]);
     let s = p.status();
     assert_eq!(s.len(), 2);
@@ -97,17 +106,21 @@ fn status_shows_usage_limits_ceilings_and_the_period() {
         "notified": true,
     });
     assert_eq!(alice, expected);
-    assert_eq!((s[1].name.as_str(), s[1].live, s[1].bytes), ("bob", false, 5));
+    assert_eq!(
+        (s[1].name.as_str(), s[1].live, s[1].bytes),
+        ("bob", false, 5)
+    );
 }
 
 #[test]
 fn explain_says_why_and_until_when() {
     let a = small();
     let root = Attributes::default();
-    let mut p = Policy::new(PolicyConfig::new(100_000_000, 1_000_000_000), PolicyState::default());
-    let list = |n: u64, e: u64| {
-        [inp("alice", &a, n, e), inp("root", &root, 0, 0)]
-    };
+    let mut p = Policy::new(
+        PolicyConfig::new(100_000_000, 1_000_000_000),
+        PolicyState::default(),
+    );
+    let list = |n: u64, e: u64| [inp("alice", &a, n, e), inp("root", &root, 0, 0)];
     p.sync(T0, &list(0, 0));
     p.sync(T0 + 43_200, &list(819_200, 10));
     let text = p.explain("alice", T0 + 43_300).unwrap();
@@ -132,7 +145,10 @@ fn explain_says_why_and_until_when() {
     // Over budget, then gone from the list.
     p.sync(T0 + 43_400, &list(2_000_000, 10));
     let text = p.explain("alice", T0 + 43_400).unwrap();
-    assert!(text.contains("the whole budget is used, so the ceiling is held at the min rate 0bit/s"), "{text}");
+    assert!(
+        text.contains("the whole budget is used, so the ceiling is held at the min rate 0bit/s"),
+        "{text}"
+    );
     p.sync(T0 + 43_500, &[]);
     let text = p.explain("alice", T0 + P + 5).unwrap();
     assert!(text.contains("not in the slice list"), "{text}");
@@ -149,11 +165,17 @@ fn explain_past_the_threshold_but_not_capped() {
         net_max_rate: Some(100),
         ..Attributes::default()
     };
-    let mut p = Policy::new(PolicyConfig::new(100_000_000, 1_000_000_000), PolicyState::default());
+    let mut p = Policy::new(
+        PolicyConfig::new(100_000_000, 1_000_000_000),
+        PolicyState::default(),
+    );
     p.sync(T0, &[inp("carol", &a, 0, 0)]);
     let d = p.sync(T0 + 10, &[inp("carol", &a, 8_388_608_000, 0)]);
     assert!(!d.ceilings[0].classes.normal.capped, "{d:?}");
     assert!(d.notifications.is_empty());
     let text = p.explain("carol", T0 + 10).unwrap();
-    assert!(text.contains("is not below the max rate, so the ceiling stays 100.0Kbit/s"), "{text}");
+    assert!(
+        text.contains("is not below the max rate, so the ceiling stays 100.0Kbit/s"),
+        "{text}"
+    );
 }

@@ -7,7 +7,7 @@
 //!   tests before the day a version 2 needs it.
 //!
 //! A new version adds one arm to [`step`]; [`migrate`] chains steps up to the current version.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::SchemaError;
@@ -24,6 +24,14 @@ pub const VERSION_KEY: &str = "schema_version";
 pub(crate) struct Envelope<'a> {
     pub schema_version: u64,
     pub state: &'a PolicyState,
+}
+
+/// What is read, when the document is of the current version (the fast path: no intermediate
+/// `Value` tree).
+#[derive(Deserialize)]
+pub(crate) struct CurrentEnvelope {
+    pub schema_version: u64,
+    pub state: PolicyState,
 }
 
 /// The version a document declares: its `schema_version`, or 0 if it has none.

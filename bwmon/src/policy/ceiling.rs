@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn bound_adds_the_interval_the_threshold_overshoot_and_the_min_rate() {
         // R*N/8 = 100e6*1/8 = 12.5e6; max(M, T + 12.5e6) = 13.3e6; m*P/8 = 8000*100/8 = 1e5.
-        assert_eq!(period_bytes_bound(&limits(), 100, 1), 12_500_000 + 13_300_000 + 100_000);
+        assert_eq!(
+            period_bytes_bound(&limits(), 100, 1),
+            12_500_000 + 13_300_000 + 100_000
+        );
         // Saturates instead of overflowing.
         let huge = ClassLimits {
             max_rate_bps: u64::MAX,

@@ -23,8 +23,8 @@ use super::clock::{absorb_backward_step, elapsed, period_end, renewed_start};
 use super::decisions::{
     CappedClass, ClassDecision, Decisions, Event, Notification, SliceDecision, SliceInput,
 };
-use super::lifecycle::{expire_dead, obtain, retire};
-use super::limits::PolicyConfig;
+use super::lifecycle::{admit, expire_dead, rebind, retire};
+use super::limits::{ClassLimits, PolicyConfig};
 use super::state::{PolicyState, SliceRecord};
 use super::{Class, PerClass};
 
@@ -74,11 +74,10 @@ impl Policy {
         }
         expire_dead(&mut self.state, now, period, &mut out.events);
 
-        let mut previous = std::mem::take(&mut self.state.live);
-        let mut seen = HashSet::with_capacity(slices.len());
-        let mut live = Vec::with_capacity(slices.len());
+        let mut listed = HashSet::with_capacity(slices.len());
+        out.ceilings.reserve(slices.len());
         for input in slices {
-            if !seen.insert(input.name) {
+            if !listed.insert(input.name) {
                 out.events.push(Event::DuplicateSlice {
                     name: input.name.to_owned(),
                     xid: input.xid,
@@ -86,21 +85,18 @@ impl Policy {
                 continue;
             }
             let limits = self.config.limits(input.attributes);
-            let (name, mut record) = obtain(
-                &mut previous,
-                &mut self.state.dead,
-                input,
-                now,
-                limits,
-                &mut out.events,
-            );
-            record.limits = limits;
-            let decision = settle(&name, &mut record, input, now, period, &mut out);
+            let decision = if let Some(record) = self.state.live.get_mut(input.name) {
+                rebind(record, input, &mut out.events);
+                settle(record, input, limits, now, period, &mut out)
+            } else {
+                let mut record = admit(&mut self.state.dead, input, now, limits, &mut out.events);
+                let decision = settle(&mut record, input, limits, now, period, &mut out);
+                self.state.live.insert(input.name.to_owned(), record);
+                decision
+            };
             out.ceilings.push(decision);
-            live.push((name, record));
         }
-        retire(previous, &mut self.state.dead, now, period, &mut out.events);
-        self.state.live = live.into_iter().collect();
+        retire(&mut self.state, &listed, now, period, &mut out.events);
         self.state.last_sync = Some(now);
         out
     }
@@ -108,13 +104,15 @@ impl Policy {
 
 /// Accounts one slice's counters, renews its period, decides its ceilings and notification.
 fn settle(
-    name: &str,
     record: &mut SliceRecord,
     input: &SliceInput<'_>,
+    limits: PerClass<ClassLimits>,
     now: u64,
     period: u64,
     out: &mut Decisions,
 ) -> SliceDecision {
+    let name = input.name;
+    record.limits = limits;
     for class in Class::ALL {
         let counter = *input.counters.get(class);
         let last = *record.last_counter.get(class);

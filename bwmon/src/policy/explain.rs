@@ -1,10 +1,10 @@
 //! `bwmon explain SLICE`: why a slice has its ceilings, and when they lift, in words.
+use super::Class;
 use super::clock::{elapsed, period_end};
 use super::decide::{Policy, is_special};
 use super::format::{format_bytes, format_duration, format_period, format_rate, format_time};
 use super::limits::ClassLimits;
 use super::state::SliceRecord;
-use super::Class;
 
 impl Policy {
     /// Explains the ceilings decided for `name` at the last sync, with times relative to `now`;
@@ -58,13 +58,7 @@ fn relative(when: u64, now: u64) -> String {
     }
 }
 
-fn class_line(
-    name: &str,
-    record: &SliceRecord,
-    class: Class,
-    time_left: u64,
-    end: &str,
-) -> String {
+fn class_line(name: &str, record: &SliceRecord, class: Class, time_left: u64, end: &str) -> String {
     let l: &ClassLimits = record.limits.get(class);
     let used = *record.used.get(class);
     let ceil = *record.ceil_bps.get(class);
@@ -98,7 +92,9 @@ fn class_line(
         "{} left * 8 / {} left = {}/s",
         format_bytes(left),
         format_duration(time_left),
-        format_rate(u64::try_from(u128::from(left) * 8 / u128::from(time_left)).unwrap_or(u64::MAX))
+        format_rate(
+            u64::try_from(u128::from(left) * 8 / u128::from(time_left)).unwrap_or(u64::MAX)
+        )
     );
     if *record.capped.get(class) {
         format!(
@@ -116,4 +112,3 @@ fn class_line(
         )
     }
 }
-

@@ -10,13 +10,13 @@
 //!   xid they are re-baselined at the current values (what that xid counted before is not this
 //!   slice's).
 //! - A live slice whose xid changes is re-baselined the same way, keeping its usage.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
+use super::PerClass;
 use super::clock::period_end;
 use super::decisions::{Event, SliceInput};
 use super::limits::ClassLimits;
 use super::state::{PolicyState, SliceRecord};
-use super::PerClass;
 
 /// Drops the dead records whose period has ended by `now`.
 pub(crate) fn expire_dead(state: &mut PolicyState, now: u64, period: u64, events: &mut Vec<Event>) {
@@ -29,31 +29,30 @@ pub(crate) fn expire_dead(state: &mut PolicyState, now: u64, period: u64, events
     });
 }
 
-/// The record of an input slice, taken out of the previous live table, out of the dead table, or
-/// made fresh; with its name as an owned key.
-pub(crate) fn obtain(
-    previous_live: &mut BTreeMap<String, SliceRecord>,
+/// Re-baselines a live record whose xid changed.
+pub(crate) fn rebind(record: &mut SliceRecord, input: &SliceInput<'_>, events: &mut Vec<Event>) {
+    if record.xid != input.xid {
+        events.push(Event::XidChanged {
+            name: input.name.to_owned(),
+            old: record.xid,
+            new: input.xid,
+        });
+        record.xid = input.xid;
+        record.last_counter = input.counters;
+    }
+}
+
+/// The record of a slice not live at the previous sync: taken back from the dead table, or fresh.
+pub(crate) fn admit(
     dead: &mut BTreeMap<String, SliceRecord>,
     input: &SliceInput<'_>,
     now: u64,
     limits: PerClass<ClassLimits>,
     events: &mut Vec<Event>,
-) -> (String, SliceRecord) {
-    if let Some((name, mut record)) = previous_live.remove_entry(input.name) {
-        if record.xid != input.xid {
-            events.push(Event::XidChanged {
-                name: name.clone(),
-                old: record.xid,
-                new: input.xid,
-            });
-            record.xid = input.xid;
-            record.last_counter = input.counters;
-        }
-        return (name, record);
-    }
-    if let Some((name, mut record)) = dead.remove_entry(input.name) {
+) -> SliceRecord {
+    if let Some(mut record) = dead.remove(input.name) {
         events.push(Event::Restored {
-            name: name.clone(),
+            name: input.name.to_owned(),
             xid: input.xid,
             used: record.used,
             period_start: record.period_start,
@@ -62,34 +61,45 @@ pub(crate) fn obtain(
             record.xid = input.xid;
             record.last_counter = input.counters;
         }
-        return (name, record);
+        return record;
     }
     events.push(Event::NewSlice {
         name: input.name.to_owned(),
         xid: input.xid,
     });
-    let record = SliceRecord::fresh(input.xid, now, input.counters, limits);
-    (input.name.to_owned(), record)
+    SliceRecord::fresh(input.xid, now, input.counters, limits)
 }
 
-/// Moves the live records no longer in the list to the dead table (or drops them if their
-/// period has already ended).
+/// Moves the live records whose names are not in `listed` to the dead table (or drops them if
+/// their period has already ended).
 pub(crate) fn retire(
-    gone: BTreeMap<String, SliceRecord>,
-    dead: &mut BTreeMap<String, SliceRecord>,
+    state: &mut PolicyState,
+    listed: &HashSet<&str>,
     now: u64,
     period: u64,
     events: &mut Vec<Event>,
 ) {
-    for (name, record) in gone {
-        events.push(Event::Died {
-            name: name.clone(),
-            xid: record.xid,
-        });
-        if period_end(record.period_start, period) > now {
-            dead.insert(name, record);
-        } else {
-            events.push(Event::DeadExpired { name });
+    // Every listed name is live by now: equal sizes mean nobody left.
+    if state.live.len() == listed.len() {
+        return;
+    }
+    let gone: Vec<String> = state
+        .live
+        .keys()
+        .filter(|name| !listed.contains(name.as_str()))
+        .cloned()
+        .collect();
+    for name in gone {
+        if let Some(record) = state.live.remove(&name) {
+            events.push(Event::Died {
+                name: name.clone(),
+                xid: record.xid,
+            });
+            if period_end(record.period_start, period) > now {
+                state.dead.insert(name, record);
+            } else {
+                events.push(Event::DeadExpired { name });
+            }
         }
     }
 }

@@ -40,10 +40,7 @@ pub fn render(notification: &Notification, hostname: &str, now: u64) -> Message 
             limit = format_bytes(capped.limit_bytes),
         ));
     }
-    body.push_str(&format!(
-        "{} {hostname} bwcap {slice}\n",
-        format_time(now)
-    ));
+    body.push_str(&format!("{} {hostname} bwcap {slice}\n", format_time(now)));
     Message {
         subject: format!("bwmon capped bandwidth of slice {slice} on {hostname}"),
         body,

@@ -38,8 +38,14 @@ impl Policy {
     pub fn status(&self) -> Vec<SliceStatus> {
         let period = self.config().period();
         let state = self.state();
-        let live = state.live.iter().map(|(n, r)| status_of(n, r, true, period));
-        let dead = state.dead.iter().map(|(n, r)| status_of(n, r, false, period));
+        let live = state
+            .live
+            .iter()
+            .map(|(n, r)| status_of(n, r, true, period));
+        let dead = state
+            .dead
+            .iter()
+            .map(|(n, r)| status_of(n, r, false, period));
         live.chain(dead).collect()
     }
 }
