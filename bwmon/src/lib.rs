@@ -2,6 +2,7 @@
 pub mod accounting;
 pub mod config;
 pub mod demo;
+pub mod ledger;
 pub mod policy;
 pub mod slices;
 pub mod units;
