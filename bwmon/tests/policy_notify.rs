@@ -126,7 +126,7 @@ fn explain_says_why_and_until_when() {
     let text = p.explain("alice", T0 + 43_300).unwrap();
     let expect = [
         "slice alice (xid 1001), as of the last sync at Tue Nov 24 12:00:00 2026 GMT",
-        "period: Tue Nov 24 00:00:00 2026 GMT to Wed Nov 25 00:00:00 2026 GMT (one day), ends in 11h 58m 20s",
+        "period: Tue Nov 24 00:00:00 2026 GMT to Wed Nov 25 00:00:00 2026 GMT (budget per day), ends in 11h 58m 20s",
         // 204800 bytes = 204.8 KB; 204800 * 8 / 43200 = 37 bit/s.
         "normal: 819.2 KB used of 1.0 MB (threshold 819.2 KB); past the threshold",
         "204.8 KB left * 8 / 12h 0m 0s left = 37bit/s, kept within [0bit/s, 100.0Mbit/s]: 37bit/s",

@@ -6,7 +6,7 @@
 //!   tool) takes, and it keeps one real migration step in the chain so the path is exercised by
 //!   tests before the day a version 2 needs it.
 //!
-//! A new version adds one arm to [`step`]; [`migrate`] chains steps up to the current version.
+//! A new version adds one arm to the private `step`; [`migrate`] chains steps up to the current version.
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

@@ -20,7 +20,7 @@ impl Policy {
         let synced = state.last_sync.unwrap_or(now);
         let mut text = format!(
             "slice {name} (xid {}), as of the last sync at {}\n\
-             period: {} to {} (one {}), {}\n",
+             period: {} to {} (budget per {}), {}\n",
             record.xid,
             format_time(synced),
             format_time(record.period_start),
