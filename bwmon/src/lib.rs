@@ -5,4 +5,5 @@ pub mod demo;
 pub mod ledger;
 pub mod policy;
 pub mod slices;
+pub mod status;
 pub mod units;
