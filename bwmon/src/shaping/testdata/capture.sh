@@ -21,7 +21,7 @@ hex() {
 hex qdisc_add_root.hex write qdisc add dev bw0 root handle 1: htb default 4
 hex class_add.hex write class add dev bw0 parent 1: classid 1:1 htb rate 100mbit ceil 200mbit burst 15k cburst 20k quantum 1514 prio 1
 hex class_change64.hex write class change dev bw0 parent 1: classid 1:1 htb rate 10gbit ceil 40gbit burst 150k cburst 150k quantum 60000 prio 0
-hex class_add_small.hex write class add dev bw0 parent 1:1 classid 1:10 htb rate 8bit ceil 5mbit burst 1600 cburst 1600 quantum 1000 prio 7
+hex class_add_small.hex write class add dev bw0 parent 1:1 classid 1:10 htb rate 8bit ceil 5mbit burst 200 cburst 1600 quantum 1000 prio 7
 hex qdisc_add_nested.hex write qdisc add dev bw0 parent 1:10 handle 10: htb
 hex class_add_leaf.hex write class add dev bw0 parent 1:1 classid 1:20 htb rate 1mbit ceil 2mbit burst 1600 cburst 1600 quantum 1514 prio 0
 hex qdisc_add_pfifo.hex write qdisc add dev bw0 parent 1:20 handle 20: pfifo limit 1000
