@@ -176,22 +176,20 @@ pub fn qdisc_htb(buf: Vec<u8>, seq: u32, ifindex: u32, q: &HtbQdisc, mode: Mode)
     w.finish()
 }
 
-/// RTM_NEWQDISC for a leaf qdisc under `parent` (handle chosen by the kernel when 0).
-pub fn qdisc_leaf(
-    buf: Vec<u8>,
-    seq: u32,
-    ifindex: u32,
-    parent: Handle,
-    handle: Handle,
-    leaf: &LeafQdisc,
-) -> Vec<u8> {
-    let tc = TcMsg {
-        ifindex,
-        handle: handle.0,
-        parent: parent.0,
-        info: 0,
-    };
-    let mut w = MsgWriter::begin(buf, nl::RTM_NEWQDISC, Mode::Add.flags(), seq, tc);
+/// Where a leaf qdisc goes and with which semantics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeafPlace {
+    pub parent: Handle,
+    /// 0: the kernel picks one.
+    pub handle: Handle,
+    /// `Mode::Replace` creates, changes a qdisc of the same kind in place, or swaps another kind.
+    pub mode: Mode,
+}
+
+/// RTM_NEWQDISC for a leaf qdisc.
+pub fn qdisc_leaf(buf: Vec<u8>, seq: u32, ifindex: u32, at: LeafPlace, leaf: &LeafQdisc) -> Vec<u8> {
+    let tc = TcMsg { ifindex, handle: at.handle.0, parent: at.parent.0, info: 0 };
+    let mut w = MsgWriter::begin(buf, nl::RTM_NEWQDISC, at.mode.flags(), seq, tc);
     let mut kind = leaf.kind().as_bytes().to_vec();
     kind.push(0);
     w.attr(nl::TCA_KIND, &kind);

@@ -17,7 +17,6 @@ pub const NLMSG_DONE: u16 = 3;
 
 /// Header flags (linux/netlink.h).
 pub const NLM_F_REQUEST: u16 = 0x1;
-pub const NLM_F_MULTI: u16 = 0x2;
 pub const NLM_F_ACK: u16 = 0x4;
 pub const NLM_F_DUMP: u16 = 0x300;
 pub const NLM_F_REPLACE: u16 = 0x100;
