@@ -1,6 +1,6 @@
 //! Desired tree vs the kernel's → the fewest operations, in an order the kernel accepts. Pure.
 //!
-//! Order: (1) replace the root qdisc if it is not bwmon's (the kernel then drops the old tree
+//! Order: (1) replace the root qdisc if it is not bwmon's (deleting it drops the old tree
 //! whole, so nothing else of it is touched); (2) delete what is not desired, children before
 //! parents, skipping everything inside a nested qdisc whose class goes (the kernel destroys it
 //! with the class); (3) create what is missing, parents first; (4) change classes whose
@@ -35,8 +35,8 @@ impl KernelTree {
 /// One change to the kernel's tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// Create an HTB qdisc; `replace` swaps out whatever qdisc is there (used for the root).
-    AddQdisc { qdisc: HtbQdisc, replace: bool },
+    /// Create an HTB qdisc.
+    AddQdisc(HtbQdisc),
     /// Put `leaf` under the leaf class `parent` (create, or change/replace what is there).
     SetLeaf { parent: Handle, leaf: LeafQdisc },
     /// Delete the qdisc `handle` attached at `parent`.
@@ -65,8 +65,13 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
     let actual = if actual.is_bwmon() {
         actual
     } else {
+        // A kernel default root (handle 0) is simply grafted over; any other is deleted first
+        // (a "replace" with the same handle and kind would only try to change it).
+        if actual.root().is_some_and(|q| q.handle.0 != 0) {
+            ops.push(Op::DelQdisc { parent: Handle::ROOT, handle: Handle(0) });
+        }
         if let Some(root) = desired.qdiscs.iter().find(|q| q.parent == Handle::ROOT) {
-            ops.push(Op::AddQdisc { qdisc: root.clone(), replace: true });
+            ops.push(Op::AddQdisc(root.clone()));
         }
         &empty
     };
@@ -154,7 +159,7 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
         }
         for q in desired.qdiscs.iter().filter(|q| q.parent == c.classid) {
             if !got_by_parent.get(&c.classid).is_some_and(|g| qdisc_ok(g) && exists(c.classid)) {
-                ops.push(Op::AddQdisc { qdisc: q.clone(), replace: false });
+                ops.push(Op::AddQdisc(q.clone()));
             }
         }
         if let Some(leaf) = want_leaves.get(&c.classid) {

@@ -42,9 +42,9 @@ impl SyncReport {
         let mut r = SyncReport::default();
         for op in ops {
             match op {
-                Op::AddQdisc { replace, .. } => {
+                Op::AddQdisc(q) => {
                     r.added += 1;
-                    r.root_created |= *replace;
+                    r.root_created |= q.parent == Handle::ROOT;
                 }
                 Op::AddClass(_) | Op::SetLeaf { .. } => r.added += 1,
                 Op::ChangeClass(_) => r.changed += 1,

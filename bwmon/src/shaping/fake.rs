@@ -70,15 +70,14 @@ impl FakeBackend {
 
     fn apply_one(&mut self, op: &Op, i: usize) -> Result<(), ShapingError> {
         match op {
-            Op::AddQdisc { qdisc, replace: true } if qdisc.parent == Handle::ROOT => {
-                self.tree = KernelTree::default();
-                self.tree.qdiscs.push(qdisc_info(qdisc));
-            }
-            Op::AddQdisc { qdisc, .. } => {
-                if self.qdisc_exists(qdisc.handle) {
+            Op::AddQdisc(qdisc) => {
+                let root_taken = qdisc.parent == Handle::ROOT && self.tree.root().is_some_and(|q| q.handle.0 != 0);
+                if self.qdisc_exists(qdisc.handle) || root_taken {
                     return Err(err(op, i, libc::EEXIST));
                 }
-                if !self.class_exists(qdisc.parent) {
+                if qdisc.parent == Handle::ROOT {
+                    self.tree = KernelTree::default(); // grafted over the kernel's default root
+                } else if !self.class_exists(qdisc.parent) {
                     return Err(err(op, i, libc::ENOENT));
                 }
                 self.tree.qdiscs.push(qdisc_info(qdisc));

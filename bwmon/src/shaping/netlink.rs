@@ -157,10 +157,7 @@ fn ack_result(m: &nl::RawMsg<'_>) -> Result<(), ShapingError> {
 
 fn encode_op(op: &Op, buf: Vec<u8>, seq: u32, ifindex: u32) -> Vec<u8> {
     match op {
-        Op::AddQdisc { qdisc, replace } => {
-            let mode = if *replace { Mode::Replace } else { Mode::Add };
-            htb::qdisc_htb(buf, seq, ifindex, qdisc, mode)
-        }
+        Op::AddQdisc(qdisc) => htb::qdisc_htb(buf, seq, ifindex, qdisc, Mode::Add),
         Op::SetLeaf { parent, leaf } => {
             let at = LeafPlace { parent: *parent, handle: Handle(0), mode: Mode::Replace };
             htb::qdisc_leaf(buf, seq, ifindex, at, leaf)
@@ -175,7 +172,7 @@ fn encode_op(op: &Op, buf: Vec<u8>, seq: u32, ifindex: u32) -> Vec<u8> {
 /// How an op is named in errors: its variant and the ids involved (and the leaf kind).
 pub(crate) fn describe(op: &Op) -> String {
     match op {
-        Op::AddQdisc { qdisc: HtbQdisc { handle, parent, .. }, .. } => {
+        Op::AddQdisc(HtbQdisc { handle, parent, .. }) => {
             format!("add htb qdisc {handle} at {parent}")
         }
         Op::SetLeaf { parent, leaf } => format!("set leaf qdisc {} under {parent}", leaf.kind()),

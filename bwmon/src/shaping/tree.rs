@@ -91,9 +91,14 @@ pub struct DesiredTree {
     pub leaves: Vec<(Handle, LeafQdisc)>,
 }
 
-/// Burst for `rate` bytes/s: 1 ms at that rate plus one MTU, `tc`'s default for HZ = 1000.
+/// Largest packet HTB sees on a GSO/TSO device (one 64 KiB super-packet).
+const GSO_MAX: u64 = 64 * 1024;
+
+/// Burst for `rate` bytes/s: 10 ms at that rate plus one GSO super-packet. `tc`'s default (rate /
+/// HZ + MTU) is smaller than one such packet, so a flow that pauses briefly cannot catch up and
+/// TCP ends up measurably below its ceiling.
 fn burst(rate_bytes: u64) -> u64 {
-    rate_bytes / 1000 + 1600
+    rate_bytes / 100 + GSO_MAX
 }
 
 /// A class with bwmon's bursts, rates normalised to whole bytes/s (≥ 1) and ceil ≥ rate.
