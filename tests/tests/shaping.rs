@@ -13,7 +13,9 @@ use anyhow::{Result, ensure};
 use bwmon::shaping::htb::LeafQdisc;
 use bwmon::shaping::netlink::NetlinkBackend;
 use bwmon::shaping::tree::{CAP_CLASS, ROOT};
-use bwmon::shaping::{ClassAllocator, ClassRates, Handle, Shaper, SliceRates, TcBackend, TreeConfig};
+use bwmon::shaping::{
+    ClassAllocator, ClassRates, Handle, Shaper, SliceRates, TcBackend, TreeConfig,
+};
 use support::{NetnsPair, flows, load_shard_classifier};
 
 const MBIT: u64 = 1_000_000;
@@ -23,14 +25,24 @@ const GOODPUT: f64 = 1448.0 / 1514.0;
 fn slice(xid: u32, normal_ceil: u64, exempt_ceil: u64) -> SliceRates {
     SliceRates {
         xid,
-        normal: ClassRates { min: 8, ceil: normal_ceil },
-        exempt: ClassRates { min: 8, ceil: exempt_ceil },
+        normal: ClassRates {
+            min: 8,
+            ceil: normal_ceil,
+        },
+        exempt: ClassRates {
+            min: 8,
+            ceil: exempt_ceil,
+        },
         share: 1,
     }
 }
 
 /// A shaper on the pair's sender end with the test steering classifier attached.
-fn shaper(pair: &NetnsPair, cfg: TreeConfig, alloc: ClassAllocator) -> Result<Shaper<NetlinkBackend>> {
+fn shaper(
+    pair: &NetnsPair,
+    cfg: TreeConfig,
+    alloc: ClassAllocator,
+) -> Result<Shaper<NetlinkBackend>> {
     let backend = NetnsPair::run_in(&pair.a, || Ok(NetlinkBackend::new()?))?;
     let mut s = Shaper::new(backend, pair.ifindex()?, cfg, alloc);
     let prog = load_shard_classifier()?;
@@ -39,7 +51,11 @@ fn shaper(pair: &NetnsPair, cfg: TreeConfig, alloc: ClassAllocator) -> Result<Sh
 }
 
 fn config(bwcap: u64, bwmax: u64) -> TreeConfig {
-    TreeConfig { bwcap, bwmax, leaf: None }
+    TreeConfig {
+        bwcap,
+        bwmax,
+        leaf: None,
+    }
 }
 
 fn within(got: f64, want: f64, tol: f64) -> bool {
@@ -49,36 +65,70 @@ fn within(got: f64, want: f64, tol: f64) -> bool {
 #[test]
 fn tree_is_built_then_adopted_without_changes_and_counters_keep_growing() -> Result<()> {
     let pair = NetnsPair::new("adopt")?;
-    let slices = [slice(0, 50 * MBIT, 50 * MBIT), slice(1, 50 * MBIT, 50 * MBIT), slice(500, 20 * MBIT, 80 * MBIT)];
+    let slices = [
+        slice(0, 50 * MBIT, 50 * MBIT),
+        slice(1, 50 * MBIT, 50 * MBIT),
+        slice(500, 20 * MBIT, 80 * MBIT),
+    ];
     // Shards of 2 slices: the three slices span two shards.
-    let mut s = shaper(&pair, config(100 * MBIT, 1000 * MBIT), ClassAllocator::new(2)?)?;
+    let mut s = shaper(
+        &pair,
+        config(100 * MBIT, 1000 * MBIT),
+        ClassAllocator::new(2)?,
+    )?;
     let first = s.sync(&slices)?;
-    ensure!(first.root_created && first.added == 1 + 4 + 4 * 3 + 6, "{first:?}");
+    ensure!(
+        first.root_created && first.added == 1 + 4 + 4 * 3 + 6,
+        "{first:?}"
+    );
     ensure!(s.sync(&slices)?.ops() == 0, "a second sync changes nothing");
     let classid = s.classes(500).unwrap().normal;
-    ensure!(classid == Handle::new(0x101, 1), "slice 500 is in the second shard: {classid}");
+    ensure!(
+        classid == Handle::new(0x101, 1),
+        "slice 500 is in the second shard: {classid}"
+    );
 
     let counter = |s: &mut Shaper<NetlinkBackend>| -> Result<u64> {
         let tree = s.backend_mut().read(pair.ifindex()?)?;
-        Ok(tree.classes.iter().find(|c| c.classid == classid).map_or(0, |c| c.stats.bytes))
+        Ok(tree
+            .classes
+            .iter()
+            .find(|c| c.classid == classid)
+            .map_or(0, |c| c.stats.bytes))
     };
     flows(&pair, &[classid.0], Duration::from_millis(800), |_| Ok(()))?;
     let before = counter(&mut s)?;
-    ensure!(before > 1_000_000, "traffic reached the slice's class: {before}");
+    ensure!(
+        before > 1_000_000,
+        "traffic reached the slice's class: {before}"
+    );
 
     // "Restart": a new backend and shaper from the saved allocator state adopt the tree.
     let saved = serde_json::to_string(s.allocator())?;
     drop(s);
-    let mut s = shaper(&pair, config(100 * MBIT, 1000 * MBIT), serde_json::from_str(&saved)?)?;
+    let mut s = shaper(
+        &pair,
+        config(100 * MBIT, 1000 * MBIT),
+        serde_json::from_str(&saved)?,
+    )?;
     let again = s.sync(&slices)?;
-    ensure!(again.ops() == 0 && !again.root_created, "adoption changed something: {again:?}");
+    ensure!(
+        again.ops() == 0 && !again.root_created,
+        "adoption changed something: {again:?}"
+    );
     flows(&pair, &[classid.0], Duration::from_millis(800), |_| Ok(()))?;
     let after = counter(&mut s)?;
-    ensure!(after > before + 1_000_000, "counters were not reset: {before} -> {after}");
+    ensure!(
+        after > before + 1_000_000,
+        "counters were not reset: {before} -> {after}"
+    );
 
     ensure!(s.teardown()?, "teardown found the tree");
     let tree = s.backend_mut().read(pair.ifindex()?)?;
-    ensure!(!tree.is_bwmon() && tree.classes.is_empty(), "tree gone: {tree:?}");
+    ensure!(
+        !tree.is_bwmon() && tree.classes.is_empty(),
+        "tree gone: {tree:?}"
+    );
     ensure!(!s.teardown()?, "nothing left to remove");
     Ok(())
 }
@@ -92,21 +142,36 @@ fn ceilings_hold_share_the_cap_and_change_within_a_second() -> Result<()> {
     let mut slices = [slice(10, 30 * MBIT, 30 * MBIT), slice(11, cap, cap)];
     let mut s = shaper(&pair, config(cap, 1000 * MBIT), ClassAllocator::new(1024)?)?;
     s.sync(&slices)?;
-    let (a, b) = (s.classes(10).unwrap().normal.0, s.classes(11).unwrap().normal.0);
+    let (a, b) = (
+        s.classes(10).unwrap().normal.0,
+        s.classes(11).unwrap().normal.0,
+    );
     let t = flows(&pair, &[a, b], Duration::from_millis(6500), |start| {
         std::thread::sleep(Duration::from_millis(3500).saturating_sub(start.elapsed()));
         slices[0].normal.ceil = 10 * MBIT;
         let r = s.sync(&slices)?;
-        ensure!(r.changed >= 1 && r.added == 0 && r.deleted == 0, "only changes: {r:?}");
+        ensure!(
+            r.changed >= 1 && r.added == 0 && r.deleted == 0,
+            "only changes: {r:?}"
+        );
         Ok(())
     })?;
     let (a1, b1) = (t.rate(0, 1.0, 3.5), t.rate(1, 1.0, 3.5));
     let (a2, b2) = (t.rate(0, 4.5, 6.5), t.rate(1, 4.5, 6.5));
     let g = |bits: u64| bits as f64 * GOODPUT;
-    ensure!(within(a1, g(30 * MBIT), 0.05), "slice at 30 Mbit/s ceiling got {a1:.0}");
-    ensure!(within(b1, g(50 * MBIT), 0.05), "other slice got {b1:.0}, want the rest of the cap");
+    ensure!(
+        within(a1, g(30 * MBIT), 0.05),
+        "slice at 30 Mbit/s ceiling got {a1:.0}"
+    );
+    ensure!(
+        within(b1, g(50 * MBIT), 0.05),
+        "other slice got {b1:.0}, want the rest of the cap"
+    );
     ensure!(within(a2, g(10 * MBIT), 0.05), "after the change: {a2:.0}");
-    ensure!(within(b2, g(70 * MBIT), 0.05), "other slice after the change: {b2:.0}");
+    ensure!(
+        within(b2, g(70 * MBIT), 0.05),
+        "other slice after the change: {b2:.0}"
+    );
     Ok(())
 }
 
@@ -116,20 +181,39 @@ fn ceilings_hold_share_the_cap_and_change_within_a_second() -> Result<()> {
 fn exempt_class_is_not_node_capped_and_the_cap_holds_in_aggregate() -> Result<()> {
     let pair = NetnsPair::new("exempt")?;
     let cap = 20 * MBIT;
-    let slices = [slice(20, 100 * MBIT, 60 * MBIT), slice(21, 100 * MBIT, 100 * MBIT)];
+    let slices = [
+        slice(20, 100 * MBIT, 60 * MBIT),
+        slice(21, 100 * MBIT, 100 * MBIT),
+    ];
     // Shards of one slice: the two normal classes are in different shard qdiscs.
     let mut s = shaper(&pair, config(cap, 1000 * MBIT), ClassAllocator::new(1)?)?;
     s.sync(&slices)?;
     let (c20, c21) = (s.classes(20).unwrap(), s.classes(21).unwrap());
     ensure!(c20.normal.major() != c21.normal.major(), "two shards");
-    let t = flows(&pair, &[c20.exempt.0], Duration::from_millis(3500), |_| Ok(()))?;
+    let t = flows(&pair, &[c20.exempt.0], Duration::from_millis(3500), |_| {
+        Ok(())
+    })?;
     let exempt = t.rate(0, 1.0, 3.5);
-    ensure!(within(exempt, 60.0 * MBIT as f64 * GOODPUT, 0.05), "exempt flow got {exempt:.0}");
-    let t = flows(&pair, &[c20.normal.0, c21.normal.0], Duration::from_millis(3500), |_| Ok(()))?;
+    ensure!(
+        within(exempt, 60.0 * MBIT as f64 * GOODPUT, 0.05),
+        "exempt flow got {exempt:.0}"
+    );
+    let t = flows(
+        &pair,
+        &[c20.normal.0, c21.normal.0],
+        Duration::from_millis(3500),
+        |_| Ok(()),
+    )?;
     let (n20, n21) = (t.rate(0, 1.0, 3.5), t.rate(1, 1.0, 3.5));
     let want = cap as f64 * GOODPUT;
-    ensure!(within(n20 + n21, want, 0.05), "normal flows {n20:.0} + {n21:.0}, cap {want:.0}");
-    ensure!(within(n20, want / 2.0, 0.25), "equal shares split the cap: {n20:.0} vs {n21:.0}");
+    ensure!(
+        within(n20 + n21, want, 0.05),
+        "normal flows {n20:.0} + {n21:.0}, cap {want:.0}"
+    );
+    ensure!(
+        within(n20, want / 2.0, 0.25),
+        "equal shares split the cap: {n20:.0} vs {n21:.0}"
+    );
     Ok(())
 }
 
@@ -138,15 +222,33 @@ fn exempt_class_is_not_node_capped_and_the_cap_holds_in_aggregate() -> Result<()
 fn missing_leaf_kind_falls_back_to_pfifo() -> Result<()> {
     let pair = NetnsPair::new("leaf")?;
     let mut cfg = config(50 * MBIT, 100 * MBIT);
-    cfg.leaf = Some(LeafQdisc::Other { kind: "fq_codel".into() });
-    let slices = [slice(1, 10 * MBIT, 10 * MBIT), slice(2, 10 * MBIT, 10 * MBIT)];
+    cfg.leaf = Some(LeafQdisc::Other {
+        kind: "fq_codel".into(),
+    });
+    let slices = [
+        slice(1, 10 * MBIT, 10 * MBIT),
+        slice(2, 10 * MBIT, 10 * MBIT),
+    ];
     let mut s = shaper(&pair, cfg, ClassAllocator::new(1024)?)?;
     s.sync(&slices)?;
-    ensure!(s.config().leaf == Some(LeafQdisc::Pfifo { limit: 1000 }), "fell back: {:?}", s.config().leaf);
+    ensure!(
+        s.config().leaf == Some(LeafQdisc::Pfifo { limit: 1000 }),
+        "fell back: {:?}",
+        s.config().leaf
+    );
     let tree = s.backend_mut().read(pair.ifindex()?)?;
-    let leaf_of = |c: Handle| tree.qdiscs.iter().find(|q| q.parent == c).map(|q| (q.kind.clone(), q.fifo_limit));
+    let leaf_of = |c: Handle| {
+        tree.qdiscs
+            .iter()
+            .find(|q| q.parent == c)
+            .map(|q| (q.kind.clone(), q.fifo_limit))
+    };
     for c in [s.classes(1).unwrap().normal, s.classes(2).unwrap().exempt] {
-        ensure!(leaf_of(c) == Some(("pfifo".into(), Some(1000))), "leaf of {c}: {:?}", leaf_of(c));
+        ensure!(
+            leaf_of(c) == Some(("pfifo".into(), Some(1000))),
+            "leaf of {c}: {:?}",
+            leaf_of(c)
+        );
     }
     ensure!(s.sync(&slices)?.ops() == 0, "pfifo leaves adopted");
     Ok(())
@@ -157,20 +259,38 @@ fn missing_leaf_kind_falls_back_to_pfifo() -> Result<()> {
 fn foreign_root_is_replaced_by_sync_and_left_alone_by_teardown() -> Result<()> {
     let pair = NetnsPair::new("foreign")?;
     let tc = |args: &[&str]| -> Result<()> {
-        let st = std::process::Command::new("tc").arg("-n").arg(&pair.a).args(args).status()?;
+        let st = std::process::Command::new("tc")
+            .arg("-n")
+            .arg(&pair.a)
+            .args(args)
+            .status()?;
         ensure!(st.success(), "tc {args:?}");
         Ok(())
     };
     // Someone else's HTB with bwmon's handle, default r2q.
-    tc(&["qdisc", "add", "dev", "bw0", "root", "handle", "1:", "htb", "default", "1"])?;
-    tc(&["class", "add", "dev", "bw0", "parent", "1:", "classid", "1:1", "htb", "rate", "1mbit"])?;
-    let mut s = shaper(&pair, config(10 * MBIT, 100 * MBIT), ClassAllocator::new(1024)?)?;
+    tc(&[
+        "qdisc", "add", "dev", "bw0", "root", "handle", "1:", "htb", "default", "1",
+    ])?;
+    tc(&[
+        "class", "add", "dev", "bw0", "parent", "1:", "classid", "1:1", "htb", "rate", "1mbit",
+    ])?;
+    let mut s = shaper(
+        &pair,
+        config(10 * MBIT, 100 * MBIT),
+        ClassAllocator::new(1024)?,
+    )?;
     ensure!(!s.teardown()?, "teardown must not touch a foreign root");
     let tree = s.backend_mut().read(pair.ifindex()?)?;
-    ensure!(tree.root().is_some_and(|q| q.handle == ROOT) && tree.classes.len() == 1, "{tree:?}");
+    ensure!(
+        tree.root().is_some_and(|q| q.handle == ROOT) && tree.classes.len() == 1,
+        "{tree:?}"
+    );
     let r = s.sync(&[slice(7, MBIT, MBIT)])?;
     ensure!(r.root_created, "{r:?}");
     let tree = s.backend_mut().read(pair.ifindex()?)?;
-    ensure!(tree.is_bwmon() && tree.classes.iter().any(|c| c.classid == CAP_CLASS), "replaced");
+    ensure!(
+        tree.is_bwmon() && tree.classes.iter().any(|c| c.classid == CAP_CLASS),
+        "replaced"
+    );
     Ok(())
 }

@@ -96,7 +96,12 @@ impl ClassAllocator {
                 self.next += 1;
                 self.next - 1
             }
-            None => return Err(AllocError::Full { xid, capacity: self.capacity() }),
+            None => {
+                return Err(AllocError::Full {
+                    xid,
+                    capacity: self.capacity(),
+                });
+            }
         };
         self.by_xid.insert(xid, p);
         Ok(p)
@@ -174,7 +179,11 @@ mod tests {
         assert_eq!(a.assign(10).unwrap(), 1);
         assert_eq!(a.assign(11).unwrap(), 3);
         assert_eq!(a.assign(12).unwrap(), 5);
-        assert_eq!(a.classes(4).unwrap().normal.minor(), 5, "others did not move");
+        assert_eq!(
+            a.classes(4).unwrap().normal.minor(),
+            5,
+            "others did not move"
+        );
     }
 
     #[test]
@@ -183,7 +192,13 @@ mod tests {
         for xid in 0..4 {
             a.assign(xid).unwrap();
         }
-        assert_eq!(a.assign(9), Err(AllocError::Full { xid: 9, capacity: 4 }));
+        assert_eq!(
+            a.assign(9),
+            Err(AllocError::Full {
+                xid: 9,
+                capacity: 4
+            })
+        );
         a.retain(|x| x != 2);
         assert_eq!(a.assign(9), Ok(2));
         assert_eq!(ClassAllocator::new(0), Err(AllocError::ShardSize(0)));

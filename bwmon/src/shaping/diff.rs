@@ -26,9 +26,8 @@ impl KernelTree {
 
     /// True if the root qdisc is bwmon's HTB.
     pub fn is_bwmon(&self) -> bool {
-        self.root().is_some_and(|q| {
-            q.handle == ROOT && q.htb.as_ref().is_some_and(|h| h.r2q == BWMON_R2Q)
-        })
+        self.root()
+            .is_some_and(|q| q.handle == ROOT && q.htb.as_ref().is_some_and(|h| h.r2q == BWMON_R2Q))
     }
 }
 
@@ -38,9 +37,15 @@ pub enum Op {
     /// Create an HTB qdisc.
     AddQdisc(HtbQdisc),
     /// Put `leaf` under the leaf class `parent` (create, or change/replace what is there).
-    SetLeaf { parent: Handle, leaf: LeafQdisc },
+    SetLeaf {
+        parent: Handle,
+        leaf: LeafQdisc,
+    },
     /// Delete the qdisc `handle` attached at `parent`.
-    DelQdisc { parent: Handle, handle: Handle },
+    DelQdisc {
+        parent: Handle,
+        handle: Handle,
+    },
     AddClass(HtbClass),
     ChangeClass(HtbClass),
     DelClass(Handle),
@@ -68,7 +73,10 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
         // A kernel default root (handle 0) is simply grafted over; any other is deleted first
         // (a "replace" with the same handle and kind would only try to change it).
         if actual.root().is_some_and(|q| q.handle.0 != 0) {
-            ops.push(Op::DelQdisc { parent: Handle::ROOT, handle: Handle(0) });
+            ops.push(Op::DelQdisc {
+                parent: Handle::ROOT,
+                handle: Handle(0),
+            });
         }
         if let Some(root) = desired.qdiscs.iter().find(|q| q.parent == Handle::ROOT) {
             ops.push(Op::AddQdisc(root.clone()));
@@ -92,10 +100,16 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
         .collect();
 
     // A class goes if it is not desired or hangs elsewhere (HTB cannot move a class).
-    let goes = |c: &ClassInfo| want_classes.get(&c.classid).is_none_or(|w| w.parent != c.parent);
+    let goes = |c: &ClassInfo| {
+        want_classes
+            .get(&c.classid)
+            .is_none_or(|w| w.parent != c.parent)
+    };
     // A nested HTB qdisc stays only if desired at the same place.
     let qdisc_ok = |q: &QdiscInfo| {
-        want_qdiscs.get(&q.handle).is_some_and(|w| w.parent == q.parent && q.kind == "htb")
+        want_qdiscs
+            .get(&q.handle)
+            .is_some_and(|w| w.parent == q.parent && q.kind == "htb")
     };
     // Qdiscs that vanish with their parent class: majors to skip when deleting classes.
     let mut doomed: HashSet<u16> = HashSet::new();
@@ -128,8 +142,13 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
 
     // Unwanted qdiscs under classes that stay: nested HTBs that are not desired there, and leaf
     // qdiscs when none is configured (the kernel puts its default pfifo back).
-    for q in actual.qdiscs.iter().filter(|q| q.parent != Handle::ROOT && q.handle.0 != 0) {
-        if doomed.contains(&q.handle.major()) || gone_classes.iter().any(|c| c.classid == q.parent) {
+    for q in actual
+        .qdiscs
+        .iter()
+        .filter(|q| q.parent != Handle::ROOT && q.handle.0 != 0)
+    {
+        if doomed.contains(&q.handle.major()) || gone_classes.iter().any(|c| c.classid == q.parent)
+        {
             continue;
         }
         // A leaf qdisc of the wrong kind or limit is fixed in place by `SetLeaf` below.
@@ -139,13 +158,21 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
             want_leaves.contains_key(&q.parent)
         };
         if !wanted {
-            ops.push(Op::DelQdisc { parent: q.parent, handle: q.handle });
+            ops.push(Op::DelQdisc {
+                parent: q.parent,
+                handle: q.handle,
+            });
         }
     }
     ops.extend(gone_classes.iter().map(|c| Op::DelClass(c.classid)));
 
     // Creations, parents first; nested qdiscs and leaves right after their class.
-    let gone: HashSet<Handle> = actual.classes.iter().filter(|c| goes(c)).map(|c| c.classid).collect();
+    let gone: HashSet<Handle> = actual
+        .classes
+        .iter()
+        .filter(|c| goes(c))
+        .map(|c| c.classid)
+        .collect();
     let exists = |h: Handle| got_classes.contains_key(&h) && !gone.contains(&h);
     let mut changes = Vec::new();
     for c in &desired.classes {
@@ -158,15 +185,23 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
             _ => ops.push(Op::AddClass(*c)),
         }
         for q in desired.qdiscs.iter().filter(|q| q.parent == c.classid) {
-            if !got_by_parent.get(&c.classid).is_some_and(|g| qdisc_ok(g) && exists(c.classid)) {
+            if !got_by_parent
+                .get(&c.classid)
+                .is_some_and(|g| qdisc_ok(g) && exists(c.classid))
+            {
                 ops.push(Op::AddQdisc(q.clone()));
             }
         }
         if let Some(leaf) = want_leaves.get(&c.classid) {
             let fine = exists(c.classid)
-                && got_by_parent.get(&c.classid).is_some_and(|g| same_leaf(leaf, g));
+                && got_by_parent
+                    .get(&c.classid)
+                    .is_some_and(|g| same_leaf(leaf, g));
             if !fine {
-                ops.push(Op::SetLeaf { parent: c.classid, leaf: (*leaf).clone() });
+                ops.push(Op::SetLeaf {
+                    parent: c.classid,
+                    leaf: (*leaf).clone(),
+                });
             }
         }
     }

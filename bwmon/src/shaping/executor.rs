@@ -54,6 +54,16 @@ impl SyncReport {
         r
     }
 
+    /// Both reports together (two attempts of one sync).
+    fn then(self, next: SyncReport) -> SyncReport {
+        SyncReport {
+            added: self.added + next.added,
+            changed: self.changed + next.changed,
+            deleted: self.deleted + next.deleted,
+            root_created: self.root_created || next.root_created,
+        }
+    }
+
     pub fn ops(&self) -> usize {
         self.added + self.changed + self.deleted
     }
@@ -86,7 +96,13 @@ pub struct Shaper<B: TcBackend> {
 impl<B: TcBackend> Shaper<B> {
     /// `alloc` is the saved allocator state (or a new one): it fixes each slice's class ids.
     pub fn new(backend: B, ifindex: u32, config: TreeConfig, alloc: ClassAllocator) -> Self {
-        Shaper { backend, ifindex, config, alloc, steering: None }
+        Shaper {
+            backend,
+            ifindex,
+            config,
+            alloc,
+            steering: None,
+        }
     }
 
     /// Makes the kernel's tree match `slices` (which must include `root` and `default`) and
@@ -94,31 +110,45 @@ impl<B: TcBackend> Shaper<B> {
     /// applied, so queues and counters survive an agent restart. Slices not listed lose their
     /// classes and class ids.
     pub fn sync(&mut self, slices: &[SliceRates]) -> Result<SyncReport, ShapingError> {
-        match self.sync_once(slices) {
-            Err(ShapingError::Kernel { errno: libc::ENOENT, ref op, .. })
-                if matches!(&self.config.leaf, Some(LeafQdisc::Other { kind }) if op.contains(kind.as_str())) =>
+        let (report, result) = self.sync_once(slices)?;
+        match result {
+            Err(ShapingError::Kernel {
+                errno: libc::ENOENT,
+                ref op,
+                ..
+            }) if matches!(&self.config.leaf, Some(LeafQdisc::Other { kind }) if op.contains(kind.as_str())) =>
             {
                 warn!(
                     leaf = ?self.config.leaf,
                     "the kernel has no such leaf qdisc; falling back to pfifo limit {FALLBACK_PFIFO_LIMIT}"
                 );
-                self.config.leaf = Some(LeafQdisc::Pfifo { limit: FALLBACK_PFIFO_LIMIT });
-                self.sync_once(slices)
+                self.config.leaf = Some(LeafQdisc::Pfifo {
+                    limit: FALLBACK_PFIFO_LIMIT,
+                });
+                let (again, result) = self.sync_once(slices)?;
+                result?;
+                Ok(report.then(again))
             }
-            other => other,
+            other => other.map(|_| report),
         }
     }
 
-    fn sync_once(&mut self, slices: &[SliceRates]) -> Result<SyncReport, ShapingError> {
+    /// One build → read → diff → apply. The outer error is for what stops before applying; the
+    /// inner one is the kernel's answer to the ops (the report counts the ops sent).
+    fn sync_once(
+        &mut self,
+        slices: &[SliceRates],
+    ) -> Result<(SyncReport, Result<(), ShapingError>), ShapingError> {
         let desired = tree::build(&self.config, slices, &mut self.alloc)?;
         let actual = self.backend.read(self.ifindex)?;
         let ops = diff::diff(&desired, &actual);
         let report = SyncReport::of(&ops);
-        self.backend.apply(self.ifindex, &ops)?;
+        let result = self.backend.apply(self.ifindex, &ops);
         if report.root_created {
+            // Even after a partial failure: the root exists and needs its filter.
             self.attach_steering()?;
         }
-        Ok(report)
+        Ok((report, result))
     }
 
     /// Installs the root's steering program (the `bwmon_shard` classifier) now if the tree
@@ -134,7 +164,8 @@ impl<B: TcBackend> Shaper<B> {
     fn attach_steering(&mut self) -> Result<(), ShapingError> {
         if let Some(fd) = &self.steering {
             use std::os::fd::AsFd;
-            self.backend.attach_filter(self.ifindex, &steering_filter(), fd.as_fd())?;
+            self.backend
+                .attach_filter(self.ifindex, &steering_filter(), fd.as_fd())?;
         }
         Ok(())
     }
@@ -170,6 +201,12 @@ pub fn teardown<B: TcBackend>(backend: &mut B, ifindex: u32) -> Result<bool, Sha
     if !backend.read(ifindex)?.is_bwmon() {
         return Ok(false);
     }
-    backend.apply(ifindex, &[Op::DelQdisc { parent: Handle::ROOT, handle: Handle(0) }])?;
+    backend.apply(
+        ifindex,
+        &[Op::DelQdisc {
+            parent: Handle::ROOT,
+            handle: Handle(0),
+        }],
+    )?;
     Ok(true)
 }

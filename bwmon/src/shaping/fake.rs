@@ -25,7 +25,13 @@ pub struct FakeBackend {
 
 fn err(op: &Op, index: usize, errno: i32) -> ShapingError {
     let message = std::io::Error::from_raw_os_error(errno).to_string();
-    ShapingError::Kernel { index, op: describe(op), errno, message, failed: 1 }
+    ShapingError::Kernel {
+        index,
+        op: describe(op),
+        errno,
+        message,
+        failed: 1,
+    }
 }
 
 fn qdisc_info(q: &HtbQdisc) -> QdiscInfo {
@@ -52,8 +58,13 @@ impl FakeBackend {
     /// Removes qdisc `h` with its classes and everything under them.
     fn drop_qdisc(&mut self, h: Handle) {
         self.tree.qdiscs.retain(|q| q.handle != h);
-        let classes: Vec<Handle> =
-            self.tree.classes.iter().filter(|c| c.classid.qdisc() == h).map(|c| c.classid).collect();
+        let classes: Vec<Handle> = self
+            .tree
+            .classes
+            .iter()
+            .filter(|c| c.classid.qdisc() == h)
+            .map(|c| c.classid)
+            .collect();
         for c in classes {
             self.drop_class(c);
         }
@@ -61,8 +72,13 @@ impl FakeBackend {
 
     fn drop_class(&mut self, id: Handle) {
         self.tree.classes.retain(|c| c.classid != id);
-        let under: Vec<Handle> =
-            self.tree.qdiscs.iter().filter(|q| q.parent == id).map(|q| q.handle).collect();
+        let under: Vec<Handle> = self
+            .tree
+            .qdiscs
+            .iter()
+            .filter(|q| q.parent == id)
+            .map(|q| q.handle)
+            .collect();
         for q in under {
             self.drop_qdisc(q);
         }
@@ -71,7 +87,8 @@ impl FakeBackend {
     fn apply_one(&mut self, op: &Op, i: usize) -> Result<(), ShapingError> {
         match op {
             Op::AddQdisc(qdisc) => {
-                let root_taken = qdisc.parent == Handle::ROOT && self.tree.root().is_some_and(|q| q.handle.0 != 0);
+                let root_taken = qdisc.parent == Handle::ROOT
+                    && self.tree.root().is_some_and(|q| q.handle.0 != 0);
                 if self.qdisc_exists(qdisc.handle) || root_taken {
                     return Err(err(op, i, libc::EEXIST));
                 }
@@ -89,8 +106,13 @@ impl FakeBackend {
                 if !self.class_exists(*parent) {
                     return Err(err(op, i, libc::ENOENT));
                 }
-                let old: Vec<Handle> =
-                    self.tree.qdiscs.iter().filter(|q| q.parent == *parent).map(|q| q.handle).collect();
+                let old: Vec<Handle> = self
+                    .tree
+                    .qdiscs
+                    .iter()
+                    .filter(|q| q.parent == *parent)
+                    .map(|q| q.handle)
+                    .collect();
                 for h in old {
                     self.drop_qdisc(h);
                 }
@@ -112,7 +134,11 @@ impl FakeBackend {
                 let h = if *parent == Handle::ROOT {
                     self.tree.root().map(|q| q.handle)
                 } else {
-                    self.tree.qdiscs.iter().find(|q| q.handle == *handle && q.parent == *parent).map(|q| q.handle)
+                    self.tree
+                        .qdiscs
+                        .iter()
+                        .find(|q| q.handle == *handle && q.parent == *parent)
+                        .map(|q| q.handle)
                 };
                 match h {
                     Some(h) => self.drop_qdisc(h),
@@ -142,7 +168,12 @@ impl FakeBackend {
                     stats: Stats::default(),
                 });
             }
-            Op::ChangeClass(c) => match self.tree.classes.iter_mut().find(|k| k.classid == c.classid) {
+            Op::ChangeClass(c) => match self
+                .tree
+                .classes
+                .iter_mut()
+                .find(|k| k.classid == c.classid)
+            {
                 Some(k) => k.htb = Some(*c),
                 None => return Err(err(op, i, libc::ENOENT)),
             },
@@ -176,15 +207,30 @@ impl TcBackend for FakeBackend {
             }
         }
         match first {
-            Some(ShapingError::Kernel { index, op, errno, message, .. }) => {
-                Err(ShapingError::Kernel { index, op, errno, message, failed })
-            }
+            Some(ShapingError::Kernel {
+                index,
+                op,
+                errno,
+                message,
+                ..
+            }) => Err(ShapingError::Kernel {
+                index,
+                op,
+                errno,
+                message,
+                failed,
+            }),
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
-    fn attach_filter(&mut self, _: u32, f: &BpfFilter, prog: BorrowedFd<'_>) -> Result<(), ShapingError> {
+    fn attach_filter(
+        &mut self,
+        _: u32,
+        f: &BpfFilter,
+        prog: BorrowedFd<'_>,
+    ) -> Result<(), ShapingError> {
         if self.tree.root().is_none() {
             return Err(ShapingError::Kernel {
                 index: 0,

@@ -170,7 +170,17 @@ fn pfifo_and_deletes_match_tc() {
     let leaf = LeafQdisc::Pfifo { limit: 1000 };
     let tc = one(include_str!("testdata/qdisc_add_pfifo.hex"));
     assert_same(
-        htb::qdisc_leaf(Vec::new(), 1, IFINDEX, htb::LeafPlace { parent, handle, mode: Mode::Add }, &leaf),
+        htb::qdisc_leaf(
+            Vec::new(),
+            1,
+            IFINDEX,
+            htb::LeafPlace {
+                parent,
+                handle,
+                mode: Mode::Add,
+            },
+            &leaf,
+        ),
         &tc,
     );
     let tc = one(include_str!("testdata/class_del.hex"));

@@ -187,8 +187,19 @@ pub struct LeafPlace {
 }
 
 /// RTM_NEWQDISC for a leaf qdisc.
-pub fn qdisc_leaf(buf: Vec<u8>, seq: u32, ifindex: u32, at: LeafPlace, leaf: &LeafQdisc) -> Vec<u8> {
-    let tc = TcMsg { ifindex, handle: at.handle.0, parent: at.parent.0, info: 0 };
+pub fn qdisc_leaf(
+    buf: Vec<u8>,
+    seq: u32,
+    ifindex: u32,
+    at: LeafPlace,
+    leaf: &LeafQdisc,
+) -> Vec<u8> {
+    let tc = TcMsg {
+        ifindex,
+        handle: at.handle.0,
+        parent: at.parent.0,
+        info: 0,
+    };
     let mut w = MsgWriter::begin(buf, nl::RTM_NEWQDISC, at.mode.flags(), seq, tc);
     let mut kind = leaf.kind().as_bytes().to_vec();
     kind.push(0);
@@ -376,26 +387,25 @@ pub fn decode_class(payload: &[u8]) -> Option<ClassInfo> {
     };
     let opts = nl::find(attrs, nl::TCA_OPTIONS).unwrap_or_default();
     let (mut level, mut htb) = (0, None);
-    if kind == "htb" {
-        if let Some(p) = nl::find(opts, TCA_HTB_PARMS).filter(|p| p.len() >= HTB_OPT_LEN) {
-            let word = |i: usize| nl::u32_at(p, 2 * RATESPEC_LEN + 4 * i).unwrap_or(0);
-            let rate64 = |ty, spec: usize| {
-                nl::find(opts, ty)
-                    .and_then(|r| nl::u64_at(r, 0))
-                    .unwrap_or(nl::u32_at(p, spec + 8).unwrap_or(0) as u64)
-            };
-            level = word(3);
-            htb = Some(HtbClass {
-                classid,
-                parent,
-                rate: rate64(TCA_HTB_RATE64, 0),
-                ceil: rate64(TCA_HTB_CEIL64, RATESPEC_LEN),
-                buffer: word(0),
-                cbuffer: word(1),
-                quantum: word(2),
-                prio: word(4),
-            });
-        }
+    let parms = nl::find(opts, TCA_HTB_PARMS).filter(|p| kind == "htb" && p.len() >= HTB_OPT_LEN);
+    if let Some(p) = parms {
+        let word = |i: usize| nl::u32_at(p, 2 * RATESPEC_LEN + 4 * i).unwrap_or(0);
+        let rate64 = |ty, spec: usize| {
+            nl::find(opts, ty)
+                .and_then(|r| nl::u64_at(r, 0))
+                .unwrap_or(nl::u32_at(p, spec + 8).unwrap_or(0) as u64)
+        };
+        level = word(3);
+        htb = Some(HtbClass {
+            classid,
+            parent,
+            rate: rate64(TCA_HTB_RATE64, 0),
+            ceil: rate64(TCA_HTB_CEIL64, RATESPEC_LEN),
+            buffer: word(0),
+            cbuffer: word(1),
+            quantum: word(2),
+            prio: word(4),
+        });
     }
     let leaf_qdisc = (tc.info != 0).then_some(Handle(tc.info));
     let stats = stats(attrs);

@@ -35,7 +35,13 @@ pub enum ShapingError {
     /// The kernel refused operation `index` (`op` describes it); `failed` operations of the
     /// batch were refused in all.
     #[error("kernel refused to {op} (op {index}, {failed} failed): {message} (errno {errno})")]
-    Kernel { index: usize, op: String, errno: i32, message: String, failed: usize },
+    Kernel {
+        index: usize,
+        op: String,
+        errno: i32,
+        message: String,
+        failed: usize,
+    },
 }
 
 #[cfg(test)]

@@ -31,10 +31,15 @@ impl NetlinkBackend {
     pub fn new() -> Result<Self, ShapingError> {
         let mut sock = Socket::new(NETLINK_ROUTE).map_err(ShapingError::Socket)?;
         sock.bind_auto().map_err(ShapingError::Socket)?;
-        sock.connect(&SocketAddr::new(0, 0)).map_err(ShapingError::Socket)?;
+        sock.connect(&SocketAddr::new(0, 0))
+            .map_err(ShapingError::Socket)?;
         sock.set_ext_ack(true).map_err(ShapingError::Socket)?;
         sock.set_cap_ack(true).map_err(ShapingError::Socket)?;
-        Ok(NetlinkBackend { sock, seq: 1, rx: Vec::with_capacity(RECV_BUF) })
+        Ok(NetlinkBackend {
+            sock,
+            seq: 1,
+            rx: Vec::with_capacity(RECV_BUF),
+        })
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -44,7 +49,9 @@ impl NetlinkBackend {
 
     fn recv(&mut self) -> Result<(), ShapingError> {
         self.rx.clear();
-        self.sock.recv(&mut self.rx, 0).map_err(ShapingError::Socket)?;
+        self.sock
+            .recv(&mut self.rx, 0)
+            .map_err(ShapingError::Socket)?;
         Ok(())
     }
 
@@ -117,9 +124,19 @@ impl NetlinkBackend {
             start = end;
         }
         match first_err {
-            Some(ShapingError::Kernel { index, op, errno, message, .. }) => {
-                Err(ShapingError::Kernel { index, op, errno, message, failed })
-            }
+            Some(ShapingError::Kernel {
+                index,
+                op,
+                errno,
+                message,
+                ..
+            }) => Err(ShapingError::Kernel {
+                index,
+                op,
+                errno,
+                message,
+                failed,
+            }),
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -142,9 +159,15 @@ fn ack_result(m: &nl::RawMsg<'_>) -> Result<(), ShapingError> {
     }
     let errno = -code;
     let orig_len = nl::u32_at(m.payload, 4).unwrap_or(0) as usize;
-    let skip = if m.flags & NLM_F_CAPPED != 0 { 4 + nl::NLMSG_HDR_LEN } else { 4 + orig_len };
+    let skip = if m.flags & NLM_F_CAPPED != 0 {
+        4 + nl::NLMSG_HDR_LEN
+    } else {
+        4 + orig_len
+    };
     let ext = if m.flags & nl::NLM_F_ACK_TLVS != 0 {
-        m.payload.get(skip.next_multiple_of(4)..).and_then(|t| nl::find(t, nl::NLMSGERR_ATTR_MSG))
+        m.payload
+            .get(skip.next_multiple_of(4)..)
+            .and_then(|t| nl::find(t, nl::NLMSGERR_ATTR_MSG))
     } else {
         None
     };
@@ -152,14 +175,24 @@ fn ack_result(m: &nl::RawMsg<'_>) -> Result<(), ShapingError> {
         Some(msg) => nl::string(msg),
         None => std::io::Error::from_raw_os_error(errno).to_string(),
     };
-    Err(ShapingError::Kernel { index: 0, op: String::new(), errno, message, failed: 1 })
+    Err(ShapingError::Kernel {
+        index: 0,
+        op: String::new(),
+        errno,
+        message,
+        failed: 1,
+    })
 }
 
 fn encode_op(op: &Op, buf: Vec<u8>, seq: u32, ifindex: u32) -> Vec<u8> {
     match op {
         Op::AddQdisc(qdisc) => htb::qdisc_htb(buf, seq, ifindex, qdisc, Mode::Add),
         Op::SetLeaf { parent, leaf } => {
-            let at = LeafPlace { parent: *parent, handle: Handle(0), mode: Mode::Replace };
+            let at = LeafPlace {
+                parent: *parent,
+                handle: Handle(0),
+                mode: Mode::Replace,
+            };
             htb::qdisc_leaf(buf, seq, ifindex, at, leaf)
         }
         Op::DelQdisc { parent, handle } => htb::qdisc_del(buf, seq, ifindex, *parent, *handle),
@@ -186,15 +219,25 @@ pub(crate) fn describe(op: &Op) -> String {
 impl TcBackend for NetlinkBackend {
     fn read(&mut self, ifindex: u32) -> Result<KernelTree, ShapingError> {
         let qdiscs = self.dump(nl::RTM_GETQDISC, ifindex, |t, p| {
-            (t == nl::RTM_NEWQDISC).then(|| htb::decode_qdisc(p)).flatten()
+            (t == nl::RTM_NEWQDISC)
+                .then(|| htb::decode_qdisc(p))
+                .flatten()
         })?;
         let classes = self.dump(nl::RTM_GETTCLASS, ifindex, |t, p| {
-            (t == nl::RTM_NEWTCLASS).then(|| htb::decode_class(p)).flatten()
+            (t == nl::RTM_NEWTCLASS)
+                .then(|| htb::decode_class(p))
+                .flatten()
         })?;
         Ok(KernelTree {
             // The kernel dumps every interface's qdiscs.
-            qdiscs: qdiscs.into_iter().filter(|q| q.ifindex == ifindex).collect(),
-            classes: classes.into_iter().filter(|c| c.ifindex == ifindex).collect(),
+            qdiscs: qdiscs
+                .into_iter()
+                .filter(|q| q.ifindex == ifindex)
+                .collect(),
+            classes: classes
+                .into_iter()
+                .filter(|c| c.ifindex == ifindex)
+                .collect(),
         })
     }
 

@@ -105,11 +105,26 @@ fn burst(rate_bytes: u64) -> u64 {
 fn class(classid: Handle, parent: Handle, rate_bps: u64, ceil_bps: u64, quantum: u32) -> HtbClass {
     let rate = rate_bps.max(MIN_RATE_BPS);
     let ceil = ceil_bps.max(rate);
-    HtbClass::from_bits(classid, parent, rate, ceil, burst(rate / 8), burst(ceil / 8), quantum, 0)
+    HtbClass::from_bits(
+        classid,
+        parent,
+        rate,
+        ceil,
+        burst(rate / 8),
+        burst(ceil / 8),
+        quantum,
+        0,
+    )
 }
 
 fn htb_qdisc(handle: Handle, parent: Handle, default_minor: u32) -> HtbQdisc {
-    HtbQdisc { handle, parent, default_minor, r2q: BWMON_R2Q, direct_qlen: None }
+    HtbQdisc {
+        handle,
+        parent,
+        default_minor,
+        r2q: BWMON_R2Q,
+        direct_qlen: None,
+    }
 }
 
 fn leaf_quantum(share: u32) -> u32 {
@@ -127,7 +142,10 @@ struct Shard {
 fn scaled_quanta(weights: &[u64]) -> Vec<u32> {
     let max = weights.iter().copied().max().unwrap_or(0);
     let div = max.div_ceil(MAX_QUANTUM).max(1);
-    weights.iter().map(|w| (w / div).max(MTU_QUANTUM as u64) as u32).collect()
+    weights
+        .iter()
+        .map(|w| (w / div).max(MTU_QUANTUM as u64) as u32)
+        .collect()
 }
 
 /// Builds the desired tree for `slices`, giving new slices positions in `alloc` and releasing
@@ -144,32 +162,77 @@ pub fn build(
         placed.push((s, alloc.assign(s.xid)?));
     }
     placed.sort_by_key(|(_, p)| *p);
-    let shards = placed.last().map_or(0, |(_, p)| alloc.shard_of(*p) as usize + 1);
-    let (mut normal, mut exempt) = (vec![Shard::default(); shards], vec![Shard::default(); shards]);
+    let shards = placed
+        .last()
+        .map_or(0, |(_, p)| alloc.shard_of(*p) as usize + 1);
+    let (mut normal, mut exempt) = (
+        vec![Shard::default(); shards],
+        vec![Shard::default(); shards],
+    );
     let mut leaves = Vec::with_capacity(2 * placed.len());
     for (s, p) in &placed {
-        let ids = alloc.classes(s.xid).ok_or(AllocError::Full { xid: s.xid, capacity: 0 })?;
+        let ids = alloc.classes(s.xid).ok_or(AllocError::Full {
+            xid: s.xid,
+            capacity: 0,
+        })?;
         let shard = alloc.shard_of(*p) as usize;
         let q = leaf_quantum(s.share);
-        for (sum, id, r) in [(&mut normal[shard], ids.normal, s.normal), (&mut exempt[shard], ids.exempt, s.exempt)] {
+        for (sum, id, r) in [
+            (&mut normal[shard], ids.normal, s.normal),
+            (&mut exempt[shard], ids.exempt, s.exempt),
+        ] {
             sum.min += r.min.max(MIN_RATE_BPS);
             sum.quantum += q as u64;
-            leaves.push(class(id, Handle::new(id.major(), SHARD_TOP_MINOR), r.min, r.ceil, q));
+            leaves.push(class(
+                id,
+                Handle::new(id.major(), SHARD_TOP_MINOR),
+                r.min,
+                r.ceil,
+                q,
+            ));
         }
     }
-    let (cap, max) = (cfg.bwcap.max(MIN_RATE_BPS), cfg.bwmax.max(cfg.bwcap).max(MIN_RATE_BPS));
+    let (cap, max) = (
+        cfg.bwcap.max(MIN_RATE_BPS),
+        cfg.bwmax.max(cfg.bwcap).max(MIN_RATE_BPS),
+    );
     let sum = |v: &[Shard]| v.iter().map(|s| s.min).sum::<u64>();
     let mut tree = DesiredTree {
-        qdiscs: vec![htb_qdisc(ROOT, Handle::ROOT, UNCLASSIFIED_CLASS.minor() as u32)],
+        qdiscs: vec![htb_qdisc(
+            ROOT,
+            Handle::ROOT,
+            UNCLASSIFIED_CLASS.minor() as u32,
+        )],
         classes: vec![
             class(TOP_CLASS, ROOT, max, max, MTU_QUANTUM),
-            class(CAP_CLASS, TOP_CLASS, (sum(&normal) + MIN_RATE_BPS).min(cap), cap, MTU_QUANTUM),
-            class(EXEMPT_CLASS, TOP_CLASS, sum(&exempt).min(max), max, MTU_QUANTUM),
-            class(UNCLASSIFIED_CLASS, CAP_CLASS, MIN_RATE_BPS, cap, MTU_QUANTUM),
+            class(
+                CAP_CLASS,
+                TOP_CLASS,
+                (sum(&normal) + MIN_RATE_BPS).min(cap),
+                cap,
+                MTU_QUANTUM,
+            ),
+            class(
+                EXEMPT_CLASS,
+                TOP_CLASS,
+                sum(&exempt).min(max),
+                max,
+                MTU_QUANTUM,
+            ),
+            class(
+                UNCLASSIFIED_CLASS,
+                CAP_CLASS,
+                MIN_RATE_BPS,
+                cap,
+                MTU_QUANTUM,
+            ),
         ],
         leaves: Vec::new(),
     };
-    for (base, parent, ceil, sums) in [(NORMAL_SHARD_BASE, CAP_CLASS, cap, &normal), (EXEMPT_SHARD_BASE, EXEMPT_CLASS, max, &exempt)] {
+    for (base, parent, ceil, sums) in [
+        (NORMAL_SHARD_BASE, CAP_CLASS, cap, &normal),
+        (EXEMPT_SHARD_BASE, EXEMPT_CLASS, max, &exempt),
+    ] {
         let quanta = scaled_quanta(&sums.iter().map(|s| s.quantum).collect::<Vec<_>>());
         for (i, (s, q)) in sums.iter().zip(quanta).enumerate() {
             let major = base + i as u16;
@@ -177,12 +240,14 @@ pub fn build(
             tree.classes.push(class(id, parent, s.min, ceil, q));
             tree.qdiscs.push(htb_qdisc(Handle::new(major, 0), id, 0));
             let top = Handle::new(major, SHARD_TOP_MINOR);
-            tree.classes.push(class(top, Handle::new(major, 0), ceil, ceil, MTU_QUANTUM));
+            tree.classes
+                .push(class(top, Handle::new(major, 0), ceil, ceil, MTU_QUANTUM));
         }
     }
     if let Some(leaf) = &cfg.leaf {
         tree.leaves.push((UNCLASSIFIED_CLASS, leaf.clone()));
-        tree.leaves.extend(leaves.iter().map(|c| (c.classid, leaf.clone())));
+        tree.leaves
+            .extend(leaves.iter().map(|c| (c.classid, leaf.clone())));
     }
     tree.classes.extend(leaves);
     Ok(tree)

@@ -12,7 +12,11 @@ use anyhow::{Context, Result, bail, ensure};
 
 fn ip(args: &[&str]) -> Result<()> {
     let out = Command::new("ip").args(args).output().context("run ip")?;
-    ensure!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 
@@ -29,11 +33,23 @@ pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(169, 254, 77, 2);
 impl NetnsPair {
     pub fn new(tag: &str) -> Result<Self> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let id = format!("bws{}{}{}", std::process::id(), tag, N.fetch_add(1, Ordering::Relaxed));
-        let pair = NetnsPair { a: format!("{id}a"), b: format!("{id}b"), veth: "bw0" };
+        let id = format!(
+            "bws{}{}{}",
+            std::process::id(),
+            tag,
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let pair = NetnsPair {
+            a: format!("{id}a"),
+            b: format!("{id}b"),
+            veth: "bw0",
+        };
         ip(&["netns", "add", &pair.a])?;
         ip(&["netns", "add", &pair.b])?; // Drop now cleans up whatever exists
-        ip(&["-n", &pair.a, "link", "add", "bw0", "type", "veth", "peer", "name", "bw1", "netns", &pair.b])?;
+        ip(&[
+            "-n", &pair.a, "link", "add", "bw0", "type", "veth", "peer", "name", "bw1", "netns",
+            &pair.b,
+        ])?;
         for (ns, dev, addr) in [(&pair.a, "bw0", ADDR_A), (&pair.b, "bw1", ADDR_B)] {
             ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", dev])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
@@ -147,14 +163,22 @@ impl Timeline {
 
 /// Runs one TCP flow per priority from `a` to `b` for `total`, calling `during` on this thread
 /// while they run, and returns what each sink received per tick.
-pub fn flows(pair: &NetnsPair, prios: &[u32], total: Duration, during: impl FnOnce(Instant) -> Result<()>) -> Result<Timeline> {
+pub fn flows(
+    pair: &NetnsPair,
+    prios: &[u32],
+    total: Duration,
+    during: impl FnOnce(Instant) -> Result<()>,
+) -> Result<Timeline> {
     let listeners = NetnsPair::run_in(&pair.b, || {
         prios
             .iter()
             .map(|_| TcpListener::bind(SocketAddrV4::new(ADDR_B, 0)).map_err(Into::into))
             .collect::<Result<Vec<_>>>()
     })?;
-    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?;
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()?;
     let start = Instant::now();
     let end = start + total;
     std::thread::scope(|s| {
@@ -165,7 +189,10 @@ pub fn flows(pair: &NetnsPair, prios: &[u32], total: Duration, during: impl FnOn
                 let ns = pair.a.clone();
                 s.spawn(move || -> Result<()> {
                     enter(&ns)?;
-                    let mut c = TcpStream::connect_timeout(&SocketAddrV4::new(ADDR_B, *port).into(), Duration::from_secs(2))?;
+                    let mut c = TcpStream::connect_timeout(
+                        &SocketAddrV4::new(ADDR_B, *port).into(),
+                        Duration::from_secs(2),
+                    )?;
                     set_priority(&c, *prio)?;
                     c.set_write_timeout(Some(Duration::from_millis(200)))?;
                     let buf = vec![0u8; 64 * 1024];
@@ -188,7 +215,9 @@ pub fn flows(pair: &NetnsPair, prios: &[u32], total: Duration, during: impl FnOn
                     let mut c = loop {
                         match l.accept() {
                             Ok((c, _)) => break c,
-                            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(5)),
+                            Err(_) if Instant::now() < end => {
+                                std::thread::sleep(Duration::from_millis(5))
+                            }
                             Err(e) => return Err(e.into()),
                         }
                     };
@@ -208,7 +237,10 @@ pub fn flows(pair: &NetnsPair, prios: &[u32], total: Duration, during: impl FnOn
             })
             .collect();
         during(start)?;
-        let ticks = sinks.into_iter().map(|h| h.join().map_err(|_| anyhow::anyhow!("sink panicked"))?).collect::<Result<Vec<_>>>()?;
+        let ticks = sinks
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("sink panicked"))?)
+            .collect::<Result<Vec<_>>>()?;
         for h in senders {
             h.join().map_err(|_| anyhow::anyhow!("sender panicked"))??;
         }
