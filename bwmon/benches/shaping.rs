@@ -2,8 +2,10 @@
 //!
 //! 1. 10,000 ceiling changes: bwmon's pipelined netlink path vs `tc -batch` vs one `tc` process
 //!    per change (the seed's way; timed over 500 processes and extrapolated).
-//! 2. Building the tree for N slices with bwmon's sharded layout vs the same number of classes
-//!    added to a single HTB qdisc (quadratic; timed up to `FLAT_MAX` classes, extrapolated by n²).
+//! 2. Building the tree for N slices with bwmon's sharded layout (with per-slice exempt classes,
+//!    and with `ExemptClasses::WhenLimited`, i.e. none while no slice is limited) vs the same
+//!    number of classes added to a single HTB qdisc (quadratic; timed up to `FLAT_MAX` classes,
+//!    extrapolated by n²). The ratio compares the single qdisc with the per-slice layout.
 //!
 //! `cargo bench -p bwmon --bench shaping` (as root). `BWMON_BENCH_SLICES=1000,30000,100000` sets
 //! the tree sizes.
@@ -16,7 +18,8 @@ use bwmon::shaping::handle::Handle;
 use bwmon::shaping::htb::{HtbClass, HtbQdisc};
 use bwmon::shaping::netlink::NetlinkBackend;
 use bwmon::shaping::{
-    ClassAllocator, ClassRates, Shaper, SliceRates, TcBackend, TreeConfig, alloc, executor,
+    ClassAllocator, ClassRates, ExemptClasses, Shaper, SliceRates, TcBackend, TreeConfig, alloc,
+    executor,
 };
 
 const MBIT: u64 = 1_000_000;
@@ -95,11 +98,12 @@ fn slices(n: usize, ceil: u64) -> Vec<SliceRates> {
         .collect()
 }
 
-fn config() -> TreeConfig {
+fn config(exempt_classes: ExemptClasses) -> TreeConfig {
     TreeConfig {
         bwcap: 1000 * MBIT,
         bwmax: 10_000 * MBIT,
         leaf: None,
+        exempt_classes,
     }
 }
 
@@ -113,7 +117,7 @@ fn changes(ns: &Netns, report: &mut impl std::io::Write) -> Result<()> {
     let mut shaper = Shaper::new(
         backend,
         ifindex,
-        config(),
+        config(ExemptClasses::PerSlice),
         ClassAllocator::new(alloc::DEFAULT_SHARD_SIZE)?,
     );
     let mut s = slices(CHANGES, 50 * MBIT);
@@ -270,58 +274,76 @@ fn flat(backend: &mut NetlinkBackend, ifindex: u32, n: usize) -> Result<Duration
 }
 
 /// Part 2: building trees.
+/// Builds the tree for `n` slices from scratch; returns (build, teardown, classes created).
+fn build_once(ns: &Netns, n: usize, mode: ExemptClasses) -> Result<(Duration, Duration, usize)> {
+    let (backend, ifindex) = ns.backend()?;
+    let alloc = ClassAllocator::new(alloc::DEFAULT_SHARD_SIZE)?;
+    let mut shaper = Shaper::new(backend, ifindex, config(mode), alloc);
+    let s = slices(n, 50 * MBIT);
+    let t = Instant::now();
+    let r = shaper.sync(&s)?;
+    let build = t.elapsed();
+    ensure!(r.root_created && r.added > n, "{r:?}");
+    let t = Instant::now();
+    shaper.teardown()?;
+    Ok((build, t.elapsed(), r.added))
+}
+
+/// The single-qdisc baseline for `classes` classes: run up to `FLAT_MAX`, else extrapolated by
+/// n² from the largest run (`fit`).
+fn flat_baseline(
+    ns: &Netns,
+    classes: usize,
+    fit: &mut Option<(usize, f64)>,
+) -> Result<(f64, &'static str)> {
+    if classes <= FLAT_MAX {
+        let (mut b, i) = ns.backend()?;
+        let f = secs(flat(&mut b, i, classes)?);
+        *fit = Some((classes, f));
+        return Ok((f, ""));
+    }
+    let (m, f) = match *fit {
+        Some(v) => v,
+        None => {
+            let (mut b, i) = ns.backend()?;
+            (FLAT_MAX, secs(flat(&mut b, i, FLAT_MAX)?))
+        }
+    };
+    *fit = Some((m, f));
+    Ok((
+        f * (classes as f64 / m as f64).powi(2),
+        " (n² extrapolated)",
+    ))
+}
+
+/// Part 2: building trees.
 fn builds(ns: &Netns, sizes: &[usize], report: &mut impl std::io::Write) -> Result<()> {
-    writeln!(report, "\nbuilding the tree (2 classes per slice)")?;
     writeln!(
         report,
-        "  {:>8} {:>8} {:>12} {:>12} {:>14} {:>8}",
-        "slices", "classes", "bwmon (s)", "teardown (s)", "one qdisc (s)", "ratio"
+        "\nbuilding the tree from scratch (sharded, {} slices per shard)",
+        alloc::DEFAULT_SHARD_SIZE
     )?;
-    let mut flat_fit: Option<(usize, f64)> = None;
+    writeln!(
+        report,
+        "  {:>7} | {:>8} {:>9} {:>9} | {:>8} {:>9} | {:>13} {:>6}",
+        "slices", "classes", "build s", "teardn s", "classes", "build s", "one qdisc s", "ratio"
+    )?;
+    writeln!(
+        report,
+        "  {:>7} | {:^28} | {:^18} |",
+        "", "exempt classes: per slice", "when limited"
+    )?;
+    let mut fit = None;
     for &n in sizes {
-        let (backend, ifindex) = ns.backend()?;
-        let mut shaper = Shaper::new(
-            backend,
-            ifindex,
-            config(),
-            ClassAllocator::new(alloc::DEFAULT_SHARD_SIZE)?,
-        );
-        let s = slices(n, 50 * MBIT);
-        let t = Instant::now();
-        let r = shaper.sync(&s)?;
-        let build = t.elapsed();
-        ensure!(r.root_created && r.added > 2 * n, "{r:?}");
-        let t = Instant::now();
-        shaper.teardown()?;
-        let teardown = t.elapsed();
-        let classes = 2 * n;
-        let (flat_secs, note) = if classes <= FLAT_MAX {
-            let (mut b, i) = ns.backend()?;
-            let f = secs(flat(&mut b, i, classes)?);
-            if classes >= 2000 {
-                flat_fit = Some((classes, f));
-            }
-            (f, "")
-        } else {
-            let (m, f) = match flat_fit {
-                Some(fit) => fit,
-                None => {
-                    let (mut b, i) = ns.backend()?;
-                    let f = secs(flat(&mut b, i, FLAT_MAX)?);
-                    flat_fit = Some((FLAT_MAX, f));
-                    (FLAT_MAX, f)
-                }
-            };
-            (
-                f * (classes as f64 / m as f64).powi(2),
-                " (n² extrapolated)",
-            )
-        };
+        let (build, teardown, classes) = build_once(ns, n, ExemptClasses::PerSlice)?;
+        let (build_wl, _, classes_wl) = build_once(ns, n, ExemptClasses::WhenLimited)?;
+        let (flat_secs, note) = flat_baseline(ns, classes, &mut fit)?;
         writeln!(
             report,
-            "  {n:>8} {classes:>8} {:>12.3} {:>12.3} {flat_secs:>14.2} {:>7.1}x{note}",
+            "  {n:>7} | {classes:>8} {:>9.3} {:>9.3} | {classes_wl:>8} {:>9.3} | {flat_secs:>13.2} {:>5.1}x{note}",
             secs(build),
             secs(teardown),
+            secs(build_wl),
             flat_secs / secs(build)
         )?;
     }

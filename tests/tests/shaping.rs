@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Result, bail, ensure};
 use bwmon::shaping::htb::{HtbClass, HtbQdisc, LeafQdisc};
 use bwmon::shaping::netlink::NetlinkBackend;
-use bwmon::shaping::tree::{CAP_CLASS, ROOT};
+use bwmon::shaping::tree::{CAP_CLASS, ExemptClasses, ROOT, SHARED_EXEMPT_CLASS};
 use bwmon::shaping::{
     ClassAllocator, ClassRates, Handle, Op, Shaper, ShapingError, SliceRates, TcBackend, TreeConfig,
 };
@@ -55,6 +55,7 @@ fn config(bwcap: u64, bwmax: u64) -> TreeConfig {
         bwcap,
         bwmax,
         leaf: None,
+        exempt_classes: ExemptClasses::PerSlice,
     }
 }
 
@@ -384,4 +385,44 @@ fn kernel_errors_name_the_failing_op_and_the_batch_goes_on() -> Result<()> {
         }) => Ok(()),
         other => bail!("duplicate class: {other:?}"),
     }
+}
+
+/// With exempt classes only for limited slices, an unlimited slice's exempt packets go to the
+/// shared class (found by the root qdisc directly), and a limited one gets its own class.
+#[test]
+fn shared_exempt_class_until_the_slice_is_limited() -> Result<()> {
+    let pair = NetnsPair::new("shared")?;
+    let mut cfg = config(20 * MBIT, 1000 * MBIT);
+    cfg.exempt_classes = ExemptClasses::WhenLimited;
+    let mut slices = [slice(3, 10 * MBIT, 1000 * MBIT)];
+    let mut s = shaper(&pair, cfg, ClassAllocator::new(1024)?)?;
+    s.sync(&slices)?;
+    let shared = s.classes(3).unwrap().exempt;
+    ensure!(shared == SHARED_EXEMPT_CLASS, "{shared}");
+    flows(&pair, &[shared.0], Duration::from_millis(500), |_| Ok(()))?;
+    let ifindex = pair.ifindex()?;
+    let tree = s.backend_mut().read(ifindex)?;
+    let bytes = tree
+        .classes
+        .iter()
+        .find(|c| c.classid == shared)
+        .map_or(0, |c| c.stats.bytes);
+    ensure!(
+        bytes > 1_000_000,
+        "shared exempt class carried the flow: {bytes}"
+    );
+    slices[0].exempt.ceil = 30 * MBIT;
+    let r = s.sync(&slices)?;
+    let own = s.classes(3).unwrap().exempt;
+    ensure!(
+        own.major() >= 0x4000 && r.added == 4,
+        "own exempt class {own}: {r:?}"
+    );
+    let t = flows(&pair, &[own.0], Duration::from_millis(3000), |_| Ok(()))?;
+    let rate = t.rate(0, 1.0, 3.0);
+    ensure!(
+        within(rate, 30.0 * MBIT as f64 * GOODPUT, 0.05),
+        "limited exempt flow: {rate:.0}"
+    );
+    Ok(())
 }

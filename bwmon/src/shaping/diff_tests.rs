@@ -31,6 +31,7 @@ fn cfg() -> TreeConfig {
         bwcap: 100 * MBIT,
         bwmax: 1000 * MBIT,
         leaf: None,
+        exempt_classes: ExemptClasses::PerSlice,
     }
 }
 
@@ -392,16 +393,51 @@ fn shaper_syncs_adopts_falls_back_attaches_and_tears_down() {
     assert!(!s.teardown().unwrap());
 }
 
+#[test]
+fn exempt_classes_when_limited_come_and_go_with_the_limit() {
+    let mut fake = FakeBackend::default();
+    let mut alloc = ClassAllocator::new(4).unwrap();
+    let mut c = cfg();
+    c.exempt_classes = ExemptClasses::WhenLimited;
+    let max = c.bwmax;
+    let mut slices = vec![slice(5, 8, MBIT, 1), slice(6, 8, MBIT, 1)];
+    for s in &mut slices {
+        s.exempt.ceil = max;
+    }
+    let ops = step(&mut fake, &c, &slices, &mut alloc);
+    let t = build(&c, &slices, &mut alloc).unwrap();
+    assert_eq!(t.steering[0].1.exempt, SHARED_EXEMPT_CLASS);
+    assert_eq!(class_of(&t, SHARED_EXEMPT_CLASS).parent, EXEMPT_CLASS);
+    assert!(t.classes.iter().all(|k| k.classid.major() < super::alloc::EXEMPT_SHARD_BASE));
+    assert_eq!(ops.len(), 1 + 5 + 3 + 2, "root, fixed classes, one normal shard, two slices");
+    // Slice 6 gets limited: its own exempt class (and the shard holding it) appear.
+    slices[1].exempt.ceil = MBIT;
+    let ops = step(&mut fake, &c, &slices, &mut alloc);
+    let own = alloc.classes(6).unwrap().exempt;
+    let t = build(&c, &slices, &mut alloc).unwrap();
+    assert_eq!(t.steering.iter().find(|(x, _)| *x == 6).unwrap().1.exempt, own);
+    assert!(ops.contains(&Op::AddClass(class_of(&t, own))));
+    assert_eq!(ops.iter().filter(|o| matches!(o, Op::AddClass(_) | Op::AddQdisc(_))).count(), 4);
+    // Unlimited again: the exempt shard goes in one delete.
+    slices[1].exempt.ceil = max;
+    let ops = step(&mut fake, &c, &slices, &mut alloc);
+    let dels: Vec<_> = ops.iter().filter(|o| matches!(o, Op::DelClass(_))).collect();
+    assert_eq!(dels, [&Op::DelClass(Handle::new(1, super::alloc::EXEMPT_SHARD_BASE))]);
+}
+
 proptest! {
     /// Any sequence of slice sets and rates converges in one apply that the fake "kernel"
     /// accepts in the order given, and changes nothing further.
     #[test]
     fn any_sequence_converges(steps in prop::collection::vec(
-        prop::collection::vec((0u32..40, 0u64..50, 1u64..200, 1u32..5), 0..25), 1..6),
-        shard in 1u16..6, leaf in any::<bool>()) {
+        prop::collection::vec((0u32..40, 0u64..50, 1u64..600, 1u32..5), 0..25), 1..6),
+        shard in 1u16..6, leaf in any::<bool>(), when_limited in any::<bool>()) {
         let mut fake = FakeBackend::default();
         let mut alloc = ClassAllocator::new(shard).unwrap();
         let mut c = cfg();
+        if when_limited {
+            c.exempt_classes = ExemptClasses::WhenLimited;
+        }
         for (i, set) in steps.iter().enumerate() {
             c.leaf = (leaf && i % 2 == 0).then_some(LeafQdisc::Pfifo { limit: 10 + i as u32 });
             let slices: Vec<_> = set.iter().map(|(x, m, ce, sh)| slice(*x, m * MBIT, ce * MBIT, *sh)).collect();
@@ -409,6 +445,12 @@ proptest! {
             uniq.sort_by_key(|s| s.xid);
             uniq.dedup_by_key(|s| s.xid);
             step(&mut fake, &c, &uniq, &mut alloc);
+            let t = build(&c, &uniq, &mut alloc).unwrap();
+            for (_, ids) in &t.steering {
+                for id in [ids.normal, ids.exempt] {
+                    prop_assert!(fake.tree.classes.iter().any(|k| k.classid == id), "steered to {}", id);
+                }
+            }
             for s in &uniq {
                 let ids = alloc.classes(s.xid).unwrap();
                 let k = fake.tree.classes.iter().find(|k| k.classid == ids.normal).unwrap();

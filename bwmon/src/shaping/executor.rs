@@ -1,5 +1,6 @@
 //! The one place that changes the kernel: a small backend trait, and `Shaper`, which keeps one
 //! interface's tree equal to what the policy wants (build → read → diff → apply).
+use std::collections::HashMap;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 use tracing::warn;
@@ -91,6 +92,8 @@ pub struct Shaper<B: TcBackend> {
     config: TreeConfig,
     alloc: ClassAllocator,
     steering: Option<OwnedFd>,
+    /// Where each slice's packets go, as of the last build.
+    classes: HashMap<u32, SliceClasses>,
 }
 
 impl<B: TcBackend> Shaper<B> {
@@ -102,6 +105,7 @@ impl<B: TcBackend> Shaper<B> {
             config,
             alloc,
             steering: None,
+            classes: HashMap::new(),
         }
     }
 
@@ -140,6 +144,7 @@ impl<B: TcBackend> Shaper<B> {
         slices: &[SliceRates],
     ) -> Result<(SyncReport, Result<(), ShapingError>), ShapingError> {
         let desired = tree::build(&self.config, slices, &mut self.alloc)?;
+        self.classes = desired.steering.iter().copied().collect();
         let actual = self.backend.read(self.ifindex)?;
         let ops = diff::diff(&desired, &actual);
         let report = SyncReport::of(&ops);
@@ -176,9 +181,11 @@ impl<B: TcBackend> Shaper<B> {
         teardown(&mut self.backend, self.ifindex)
     }
 
-    /// The class ids of a slice, for the eBPF steering map (`SlotClass.classid`).
+    /// Where a slice's packets must be steered as of the last `sync` (write `[normal.0,
+    /// exempt.0]` into the eBPF map's `SlotClass.classid`). With `ExemptClasses::WhenLimited`
+    /// the exempt id changes when the slice's exempt ceiling starts or stops being limited.
     pub fn classes(&self, xid: u32) -> Option<SliceClasses> {
-        self.alloc.classes(xid)
+        self.classes.get(&xid).copied()
     }
 
     /// The allocator state, to save with the agent's state.

@@ -21,7 +21,7 @@ pub use alloc::{AllocError, ClassAllocator, SliceClasses};
 pub use diff::{KernelTree, Op};
 pub use executor::{Shaper, SyncReport, TcBackend};
 pub use handle::Handle;
-pub use tree::{ClassRates, SliceRates, TreeConfig};
+pub use tree::{ClassRates, ExemptClasses, SliceRates, TreeConfig};
 
 /// Everything that can go wrong while shaping.
 #[derive(Debug, thiserror::Error)]

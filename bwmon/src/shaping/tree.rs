@@ -9,6 +9,7 @@
 //!    │                           └─ S:ffff    rate = ceil = bwcap, lends to the slices
 //!    │                              └─ S:L    a slice's normal class: rate min, ceil its ceiling
 //!    └─ 1:3   ceil bwmax                      exempt traffic, not node-capped
+//!       ├─ 1:5    ceil bwmax                  shared exempt class (`ExemptClasses::WhenLimited`)
 //!       └─ 1:E    ceil bwmax  ── E: htb       one per exempt shard, E = 0x4000 + shard
 //!                                └─ E:ffff    rate = ceil = bwmax
 //!                                   └─ E:L    the slice's exempt class (same L)
@@ -32,7 +33,9 @@
 //! shard's slices; inside a shard between its slices, by their quantum (share × MTU). So the split
 //! is share-proportional when every slice is busy; a shard with idle slices still weighs by all
 //! its shares, which favours busy slices in shards with many idle ones (bounded by their ceiling).
-use super::alloc::{AllocError, ClassAllocator, EXEMPT_SHARD_BASE, NORMAL_SHARD_BASE};
+use super::alloc::{
+    AllocError, ClassAllocator, EXEMPT_SHARD_BASE, NORMAL_SHARD_BASE, SliceClasses,
+};
 use super::handle::Handle;
 use super::htb::{HtbClass, HtbQdisc, LeafQdisc};
 
@@ -44,6 +47,8 @@ pub const EXEMPT_CLASS: Handle = Handle::new(ROOT_MAJOR, 3);
 pub const UNCLASSIFIED_CLASS: Handle = Handle::new(ROOT_MAJOR, 4);
 /// Minor of the class at the top of each shard qdisc (slice minors stay below it).
 pub const SHARD_TOP_MINOR: u16 = 0xFFFF;
+/// Exempt traffic of slices without an exempt class of their own (`ExemptClasses::WhenLimited`).
+pub const SHARED_EXEMPT_CLASS: Handle = Handle::new(ROOT_MAJOR, 5);
 /// r2q of every bwmon HTB qdisc. bwmon gives every class a quantum, so r2q is never used for
 /// its purpose; this value ("bwm") tells bwmon's qdiscs from anyone else's.
 pub const BWMON_R2Q: u32 = 0x0062_776d;
@@ -63,6 +68,24 @@ pub struct TreeConfig {
     pub bwmax: u64,
     /// Qdisc under each slice class; `None` keeps HTB's own pfifo (no extra qdisc, no handle).
     pub leaf: Option<LeafQdisc>,
+    pub exempt_classes: ExemptClasses,
+}
+
+/// When a slice gets an exempt class of its own.
+///
+/// Creating classes is the expensive part of building a tree: besides HTB's walk over its own
+/// qdisc (avoided by sharding), the kernel (6.18) adds every class's filter block to one global
+/// list of indirect offload blocks, searched linearly on each addition
+/// (`flow_indr_dev_setup_offload`), so building N classes costs O(N²) whatever the layout
+/// (≈ 44 s for 60,000 classes on this VM, see the shaping benchmark). Halving N quarters it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExemptClasses {
+    /// Always (the seed's layout): exempt traffic is shared between slices by their shares.
+    PerSlice,
+    /// Only while the slice's exempt ceiling is below bwmax; until then its exempt packets go
+    /// to one shared class (`SHARED_EXEMPT_CLASS`, FIFO, ceil bwmax). Half the classes when
+    /// no slice is limited; slices' exempt traffic then competes per flow, not per share.
+    WhenLimited,
 }
 
 /// Min rate and current ceiling of one class of a slice, bit/s.
@@ -89,6 +112,8 @@ pub struct DesiredTree {
     pub classes: Vec<HtbClass>,
     /// `(leaf class, qdisc)` pairs when `TreeConfig::leaf` is set.
     pub leaves: Vec<(Handle, LeafQdisc)>,
+    /// Where each slice's packets go (`xid`, class ids): for the eBPF steering map.
+    pub steering: Vec<(u32, SliceClasses)>,
 }
 
 /// Largest packet HTB sees on a GSO/TSO device (one 64 KiB super-packet).
@@ -136,6 +161,7 @@ fn leaf_quantum(share: u32) -> u32 {
 struct Shard {
     min: u64,
     quantum: u64,
+    leaves: usize,
 }
 
 /// Quanta proportional to `weights`, scaled down together so the largest is at most MAX_QUANTUM.
@@ -149,7 +175,7 @@ fn scaled_quanta(weights: &[u64]) -> Vec<u32> {
 }
 
 /// Builds the desired tree for `slices`, giving new slices positions in `alloc` and releasing
-/// the positions of slices no longer listed.
+/// the positions of slices no longer listed. Shards without slices get no classes.
 pub fn build(
     cfg: &TreeConfig,
     slices: &[SliceRates],
@@ -162,6 +188,10 @@ pub fn build(
         placed.push((s, alloc.assign(s.xid)?));
     }
     placed.sort_by_key(|(_, p)| *p);
+    let (cap, max) = (
+        cfg.bwcap.max(MIN_RATE_BPS),
+        cfg.bwmax.max(cfg.bwcap).max(MIN_RATE_BPS),
+    );
     let shards = placed
         .last()
         .map_or(0, |(_, p)| alloc.shard_of(*p) as usize + 1);
@@ -170,32 +200,31 @@ pub fn build(
         vec![Shard::default(); shards],
     );
     let mut leaves = Vec::with_capacity(2 * placed.len());
+    let mut steering = Vec::with_capacity(placed.len());
     for (s, p) in &placed {
-        let ids = alloc.classes(s.xid).ok_or(AllocError::Full {
+        let mut ids = alloc.classes(s.xid).ok_or(AllocError::Full {
             xid: s.xid,
             capacity: 0,
         })?;
         let shard = alloc.shard_of(*p) as usize;
         let q = leaf_quantum(s.share);
-        for (sum, id, r) in [
+        let own_exempt = cfg.exempt_classes == ExemptClasses::PerSlice || s.exempt.ceil < max;
+        if !own_exempt {
+            ids.exempt = SHARED_EXEMPT_CLASS;
+        }
+        let both = [
             (&mut normal[shard], ids.normal, s.normal),
             (&mut exempt[shard], ids.exempt, s.exempt),
-        ] {
+        ];
+        for (sum, id, r) in both.into_iter().take(if own_exempt { 2 } else { 1 }) {
             sum.min += r.min.max(MIN_RATE_BPS);
             sum.quantum += q as u64;
-            leaves.push(class(
-                id,
-                Handle::new(id.major(), SHARD_TOP_MINOR),
-                r.min,
-                r.ceil,
-                q,
-            ));
+            sum.leaves += 1;
+            let parent = Handle::new(id.major(), SHARD_TOP_MINOR);
+            leaves.push(class(id, parent, r.min, r.ceil, q));
         }
+        steering.push((s.xid, ids));
     }
-    let (cap, max) = (
-        cfg.bwcap.max(MIN_RATE_BPS),
-        cfg.bwmax.max(cfg.bwcap).max(MIN_RATE_BPS),
-    );
     let sum = |v: &[Shard]| v.iter().map(|s| s.min).sum::<u64>();
     let mut tree = DesiredTree {
         qdiscs: vec![htb_qdisc(
@@ -228,13 +257,29 @@ pub fn build(
             ),
         ],
         leaves: Vec::new(),
+        steering,
     };
-    for (base, parent, ceil, sums) in [
+    if cfg.exempt_classes == ExemptClasses::WhenLimited {
+        tree.classes.push(class(
+            SHARED_EXEMPT_CLASS,
+            EXEMPT_CLASS,
+            MIN_RATE_BPS,
+            max,
+            MTU_QUANTUM,
+        ));
+    }
+    let kinds = [
         (NORMAL_SHARD_BASE, CAP_CLASS, cap, &normal),
         (EXEMPT_SHARD_BASE, EXEMPT_CLASS, max, &exempt),
-    ] {
+    ];
+    for (base, parent, ceil, sums) in kinds {
         let quanta = scaled_quanta(&sums.iter().map(|s| s.quantum).collect::<Vec<_>>());
-        for (i, (s, q)) in sums.iter().zip(quanta).enumerate() {
+        for (i, (s, q)) in sums
+            .iter()
+            .zip(quanta)
+            .enumerate()
+            .filter(|(_, (s, _))| s.leaves > 0)
+        {
             let major = base + i as u16;
             let id = Handle::new(ROOT_MAJOR, major);
             tree.classes.push(class(id, parent, s.min, ceil, q));
@@ -246,6 +291,9 @@ pub fn build(
     }
     if let Some(leaf) = &cfg.leaf {
         tree.leaves.push((UNCLASSIFIED_CLASS, leaf.clone()));
+        if cfg.exempt_classes == ExemptClasses::WhenLimited {
+            tree.leaves.push((SHARED_EXEMPT_CLASS, leaf.clone()));
+        }
         tree.leaves
             .extend(leaves.iter().map(|c| (c.classid, leaf.clone())));
     }
