@@ -68,10 +68,6 @@ impl ClassAllocator {
         })
     }
 
-    pub fn shard_size(&self) -> u16 {
-        self.shard_size
-    }
-
     /// How many slices fit.
     pub fn capacity(&self) -> u32 {
         self.max_shards * self.shard_size as u32
@@ -125,11 +121,6 @@ impl ClassAllocator {
         self.by_xid.get(&xid).map(|p| self.classes_at(*p))
     }
 
-    /// Every slice with its class ids, by xid.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, SliceClasses)> + '_ {
-        self.by_xid.iter().map(|(x, p)| (*x, self.classes_at(*p)))
-    }
-
     /// Shard index of a position.
     pub fn shard_of(&self, position: u32) -> u32 {
         position / self.shard_size as u32
@@ -142,11 +133,6 @@ impl ClassAllocator {
             normal: Handle::new(NORMAL_SHARD_BASE + shard, minor),
             exempt: Handle::new(EXEMPT_SHARD_BASE + shard, minor),
         }
-    }
-
-    /// The position of a slice (for the tree builder).
-    pub fn position(&self, xid: u32) -> Option<u32> {
-        self.by_xid.get(&xid).copied()
     }
 }
 

@@ -408,21 +408,46 @@ fn exempt_classes_when_limited_come_and_go_with_the_limit() {
     let t = build(&c, &slices, &mut alloc).unwrap();
     assert_eq!(t.steering[0].1.exempt, SHARED_EXEMPT_CLASS);
     assert_eq!(class_of(&t, SHARED_EXEMPT_CLASS).parent, EXEMPT_CLASS);
-    assert!(t.classes.iter().all(|k| k.classid.major() < super::alloc::EXEMPT_SHARD_BASE));
-    assert_eq!(ops.len(), 1 + 5 + 3 + 2, "root, fixed classes, one normal shard, two slices");
+    assert!(
+        t.classes
+            .iter()
+            .all(|k| k.classid.major() < super::alloc::EXEMPT_SHARD_BASE)
+    );
+    assert_eq!(
+        ops.len(),
+        1 + 5 + 3 + 2,
+        "root, fixed classes, one normal shard, two slices"
+    );
     // Slice 6 gets limited: its own exempt class (and the shard holding it) appear.
     slices[1].exempt.ceil = MBIT;
     let ops = step(&mut fake, &c, &slices, &mut alloc);
     let own = alloc.classes(6).unwrap().exempt;
     let t = build(&c, &slices, &mut alloc).unwrap();
-    assert_eq!(t.steering.iter().find(|(x, _)| *x == 6).unwrap().1.exempt, own);
+    assert_eq!(
+        t.steering.iter().find(|(x, _)| *x == 6).unwrap().1.exempt,
+        own
+    );
     assert!(ops.contains(&Op::AddClass(class_of(&t, own))));
-    assert_eq!(ops.iter().filter(|o| matches!(o, Op::AddClass(_) | Op::AddQdisc(_))).count(), 4);
+    assert_eq!(
+        ops.iter()
+            .filter(|o| matches!(o, Op::AddClass(_) | Op::AddQdisc(_)))
+            .count(),
+        4
+    );
     // Unlimited again: the exempt shard goes in one delete.
     slices[1].exempt.ceil = max;
     let ops = step(&mut fake, &c, &slices, &mut alloc);
-    let dels: Vec<_> = ops.iter().filter(|o| matches!(o, Op::DelClass(_))).collect();
-    assert_eq!(dels, [&Op::DelClass(Handle::new(1, super::alloc::EXEMPT_SHARD_BASE))]);
+    let dels: Vec<_> = ops
+        .iter()
+        .filter(|o| matches!(o, Op::DelClass(_)))
+        .collect();
+    assert_eq!(
+        dels,
+        [&Op::DelClass(Handle::new(
+            1,
+            super::alloc::EXEMPT_SHARD_BASE
+        ))]
+    );
 }
 
 proptest! {

@@ -52,11 +52,6 @@ pub fn xmit_ticks(rate: u64, bytes: u64) -> u32 {
     (usec as f64 * TICKS_PER_USEC).min(u32::MAX as f64) as u32
 }
 
-/// The inverse of `xmit_ticks` (up to its truncation): bytes sent at `rate` in `ticks`.
-pub fn ticks_to_bytes(rate: u64, ticks: u32) -> u64 {
-    (ticks as f64 / TICKS_PER_USEC * rate as f64 / 1e6) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +76,5 @@ mod tests {
         assert_eq!(xmit_ticks(125_000, 1600), 200_000);
         assert_eq!(xmit_ticks(1, 200), 3_125_000_000);
         assert_eq!(xmit_ticks(1, 1600), u32::MAX);
-        assert_eq!(ticks_to_bytes(125_000, 200_000), 1600);
     }
 }
