@@ -113,12 +113,16 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
     };
     // Qdiscs that vanish with their parent class: majors to skip when deleting classes.
     let mut doomed: HashSet<u16> = HashSet::new();
-    let mut gone_classes: Vec<&ClassInfo> = actual.classes.iter().filter(|c| goes(c)).collect();
+    let gone: HashSet<Handle> = actual
+        .classes
+        .iter()
+        .filter(|c| goes(c))
+        .map(|c| c.classid)
+        .collect();
     loop {
         let before = doomed.len();
         for q in got_by_parent.values() {
-            let parent_goes = gone_classes.iter().any(|c| c.classid == q.parent)
-                || doomed.contains(&q.parent.major());
+            let parent_goes = gone.contains(&q.parent) || doomed.contains(&q.parent.major());
             if parent_goes {
                 doomed.insert(q.handle.major());
             }
@@ -127,7 +131,11 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
             break;
         }
     }
-    gone_classes.retain(|c| !doomed.contains(&c.classid.major()));
+    let mut gone_classes: Vec<&ClassInfo> = actual
+        .classes
+        .iter()
+        .filter(|c| gone.contains(&c.classid) && !doomed.contains(&c.classid.major()))
+        .collect();
     // Deepest first: a class's depth is its distance to the top of its qdisc.
     let depth = |c: &ClassInfo| {
         let mut d = 0;
@@ -147,8 +155,7 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
         .iter()
         .filter(|q| q.parent != Handle::ROOT && q.handle.0 != 0)
     {
-        if doomed.contains(&q.handle.major()) || gone_classes.iter().any(|c| c.classid == q.parent)
-        {
+        if doomed.contains(&q.handle.major()) || gone.contains(&q.parent) {
             continue;
         }
         // A leaf qdisc of the wrong kind or limit is fixed in place by `SetLeaf` below.
@@ -167,13 +174,9 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
     ops.extend(gone_classes.iter().map(|c| Op::DelClass(c.classid)));
 
     // Creations, parents first; nested qdiscs and leaves right after their class.
-    let gone: HashSet<Handle> = actual
-        .classes
-        .iter()
-        .filter(|c| goes(c))
-        .map(|c| c.classid)
-        .collect();
     let exists = |h: Handle| got_classes.contains_key(&h) && !gone.contains(&h);
+    let want_under: HashMap<Handle, &HtbQdisc> =
+        desired.qdiscs.iter().map(|q| (q.parent, q)).collect();
     let mut changes = Vec::new();
     for c in &desired.classes {
         match got_classes.get(&c.classid) {
@@ -184,13 +187,11 @@ pub fn diff(desired: &DesiredTree, actual: &KernelTree) -> Vec<Op> {
             }
             _ => ops.push(Op::AddClass(*c)),
         }
-        for q in desired.qdiscs.iter().filter(|q| q.parent == c.classid) {
-            if !got_by_parent
-                .get(&c.classid)
-                .is_some_and(|g| qdisc_ok(g) && exists(c.classid))
-            {
-                ops.push(Op::AddQdisc(q.clone()));
-            }
+        let nested_ok = got_by_parent
+            .get(&c.classid)
+            .is_some_and(|g| qdisc_ok(g) && exists(c.classid));
+        if let Some(q) = want_under.get(&c.classid).filter(|_| !nested_ok) {
+            ops.push(Op::AddQdisc((*q).clone()));
         }
         if let Some(leaf) = want_leaves.get(&c.classid) {
             let fine = exists(c.classid)
