@@ -72,6 +72,13 @@ pub const SLOT_ROOT: u32 = 1;
 /// First slot handed to an ordinary slice.
 pub const FIRST_SLICE_SLOT: u32 = 2;
 
+/// Major of the first normal-class shard qdisc (nested HTB), also the minor of the root class
+/// that holds it. Shards of the exempt class start at `EXEMPT_SHARD_BASE`; all shard majors are
+/// below `SHARD_MAJOR_END`, which the `bwmon_shard` classifier checks.
+pub const NORMAL_SHARD_BASE: u16 = 0x100;
+pub const EXEMPT_SHARD_BASE: u16 = 0x4000;
+pub const SHARD_MAJOR_END: u16 = EXEMPT_SHARD_BASE + (EXEMPT_SHARD_BASE - NORMAL_SHARD_BASE);
+
 /// Index of the normal (node-capped) class in `Counters` and `SlotClass`.
 pub const CLASS_NORMAL: usize = 0;
 /// Index of the exempt class.

@@ -22,7 +22,8 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use bwmon_common::{
     CLASS_EXEMPT, CLASS_NORMAL, Counters, MODE_BENCH, MODE_CGROUP, MODE_MARK, MODE_UID,
-    OVERFLOW_UID, SLOT_DEFAULT, SUMMARY_EXEMPT, SUMMARY_NOT_EXEMPT, SlotClass,
+    NORMAL_SHARD_BASE, OVERFLOW_UID, SHARD_MAJOR_END, SLOT_DEFAULT, SUMMARY_EXEMPT,
+    SUMMARY_NOT_EXEMPT, SlotClass,
 };
 
 const ETH_P_IP: u16 = 0x0800;
@@ -218,7 +219,9 @@ pub fn bwmon_shard(ctx: TcContext) -> i32 {
     // SAFETY: readable `priority`, writable `tc_classid` in a SCHED_CLS program.
     unsafe {
         let shard = (*skb).priority >> 16;
-        if shard == 0 {
+        // Anything else (socket priorities 0..6, root classes 1:x, foreign values) is left to
+        // HTB: returning a class id of 0 would make it `1:0`, the qdisc itself — sent unshaped.
+        if shard < u32::from(NORMAL_SHARD_BASE) || shard >= u32::from(SHARD_MAJOR_END) {
             return TC_ACT_UNSPEC;
         }
         (*skb).tc_classid = shard;

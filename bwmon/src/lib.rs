@@ -4,6 +4,7 @@ pub mod config;
 pub mod demo;
 pub mod ledger;
 pub mod policy;
+pub mod shaping;
 pub mod slices;
 pub mod status;
 pub mod units;
