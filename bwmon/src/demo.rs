@@ -46,6 +46,34 @@ pub struct Topology {
 
 pub const EXEMPT_PREFIX: &str = "198.18.1.0/24";
 
+/// The demo's slice list: small budgets, so that alice (normal class) and carol (exempt class)
+/// cross their thresholds within a minute of traffic while bob stays well below his.
+pub const SLICES_JSON: &str = r#"{"slices": [
+  {"name": "alice", "xid": 4001, "contacts": ["alice@example.org"],
+   "attributes": {"net_max_kbyte": 16000}},
+  {"name": "bob", "xid": 4002, "attributes": {"net_max_kbyte": 1000000}},
+  {"name": "carol", "xid": 4003, "attributes": {"net_i2_max_kbyte": 2500}}
+]}"#;
+
+/// The demo's configuration, with its files under `dir`.
+pub fn config(dir: &std::path::Path, pid: u32) -> crate::config::Config {
+    use crate::{config::Config, units::Rate};
+    Config {
+        interfaces: vec!["veth0".to_owned()],
+        node_cap: Rate::from_bits_per_sec(20_000_000),
+        hardware_max: Rate::from_bits_per_sec(100_000_000),
+        period: Duration::from_secs(600),
+        sync_interval: Duration::from_secs(1),
+        exempt_prefixes: EXEMPT_PREFIX.parse().into_iter().collect(),
+        slices_file: dir.join("slices.json"),
+        state_dir: dir.join("state"),
+        control_socket: dir.join("control.sock"),
+        bpf_pin_dir: PathBuf::from(format!("/sys/fs/bpf/bwmon-demo-{pid}")),
+        max_slices: 1024,
+        ..Config::default()
+    }
+}
+
 pub fn senders() -> Vec<DemoSender> {
     let dst = |ip: &str| SocketAddr::new(ip.parse().unwrap_or([198, 18, 0, 2].into()), 9);
     vec![
@@ -119,11 +147,6 @@ impl Topology {
         Ok(topo)
     }
 
-    /// Enters the senders' namespace on the current thread.
-    pub fn enter_sender_ns(&self) -> Result<(), DemoError> {
-        enter(&self.sender_ns)
-    }
-
     /// Starts one thread per sender; they stop when `stop` is set.
     pub fn start_traffic(&self, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
         senders()
@@ -177,6 +200,9 @@ fn send_loop(ns: &str, s: &DemoSender, stop: &AtomicBool) -> Result<(), DemoErro
     // SAFETY: as above.
     unsafe { libc::setfsuid(previous as u32) };
     let socket = socket.map_err(io)?;
+    // A capped slice's queue fills up: drop what does not fit instead of blocking, so the
+    // sender keeps its pace and stops when told.
+    socket.set_nonblocking(true).map_err(io)?;
     let payload = [0x5a_u8; 1000];
     let per_tick = (s.bytes_per_sec / 10 / payload.len() as u64).max(1);
     while !stop.load(Ordering::Relaxed) {

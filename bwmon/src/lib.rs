@@ -1,5 +1,6 @@
 //! bwmon: per-slice byte accounting in eBPF and daily transfer budgets enforced with HTB.
 pub mod accounting;
+pub mod agent;
 pub mod config;
 pub mod demo;
 pub mod ledger;
@@ -7,4 +8,5 @@ pub mod policy;
 pub mod shaping;
 pub mod slices;
 pub mod status;
+pub mod status_table;
 pub mod units;

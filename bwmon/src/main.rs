@@ -1,18 +1,15 @@
 //! `bwmon`: the node agent and its command-line tools.
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, Result};
-use bwmon::{
-    accounting::{self, Accounting, Options, SliceIdMode},
-    demo,
-};
+use anyhow::{Context, Result, bail};
+use bwmon::{accounting, agent, config, demo, status};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -27,21 +24,64 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the agent. With `--demo` (or no interface configured) it builds its own namespaces
-    /// and traffic and shows the slices being counted.
+    /// Run the agent. With `--demo`, or when the config names no interface, it builds its own
+    /// namespaces, slices and traffic, and removes them when it stops.
     Run {
+        #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
         /// Run the built-in demo topology.
         #[arg(long)]
         demo: bool,
-        /// Stop after this many seconds (default: until Ctrl-C).
+        /// Stop after this many seconds (default: until SIGINT/SIGTERM).
         #[arg(long)]
         duration: Option<u64>,
+    },
+    /// Print the live per-slice state from the running agent.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// The snapshot as JSON (schema in the README).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say in words why a slice has its ceiling and when it lifts.
+    Explain {
+        slice: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Validate a config file; every error names its line and field.
+    CheckConfig {
+        #[arg(default_value = config::DEFAULT_CONFIG_PATH)]
+        file: PathBuf,
     },
     /// Remove everything bwmon pinned (and so attached) under a bpffs directory.
     Teardown {
         #[arg(long, default_value = "/sys/fs/bpf/bwmon")]
         pin_dir: PathBuf,
     },
+}
+
+/// Which agent to ask: its control socket, given directly or through its config.
+#[derive(clap::Args)]
+struct Target {
+    #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// The control socket (overrides the config's).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+impl Target {
+    fn socket(&self) -> Result<PathBuf> {
+        if let Some(socket) = &self.socket {
+            return Ok(socket.clone());
+        }
+        if self.config.exists() {
+            return Ok(config::check_file(&self.config)?.control_socket);
+        }
+        Ok(config::Config::default().control_socket)
+    }
 }
 
 fn main() -> Result<()> {
@@ -52,7 +92,41 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run { demo: _, duration } => run_demo(duration.map(Duration::from_secs)),
+        Command::Run {
+            config,
+            demo,
+            duration,
+        } => run(&config, demo, duration.map(Duration::from_secs)),
+        Command::Status { target, json } => {
+            let snapshot = status::fetch(&target.socket()?, Duration::from_secs(5))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snapshot)?);
+            } else {
+                print!("{}", bwmon::status_table::render(&snapshot));
+            }
+            Ok(())
+        }
+        Command::Explain { slice, target } => {
+            match status::request(
+                &target.socket()?,
+                &status::Request::Explain { slice },
+                Duration::from_secs(5),
+            )? {
+                status::Response::Explain { text, .. } => println!("{text}"),
+                _ => bail!("unexpected answer"),
+            }
+            Ok(())
+        }
+        Command::CheckConfig { file } => {
+            let config = config::check_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}: ok ({} interface(s), slice list {})",
+                file.display(),
+                config.interfaces.len(),
+                config.slices_file.display()
+            );
+            Ok(())
+        }
         Command::Teardown { pin_dir } => {
             let removed = accounting::teardown(&pin_dir)?;
             println!(
@@ -64,99 +138,66 @@ fn main() -> Result<()> {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn run(config_path: &Path, demo: bool, duration: Option<Duration>) -> Result<()> {
+    let loaded = if config_path.exists() {
+        Some(config::check_file(config_path).map_err(|e| anyhow::anyhow!("{e}"))?)
+    } else if demo {
+        None
+    } else {
+        bail!(
+            "{} does not exist (use --config FILE, or --demo)",
+            config_path.display()
+        );
+    };
+    match loaded {
+        Some(config) if !demo && !config.interfaces.is_empty() => {
+            let setup = agent::Setup {
+                config,
+                netns: None,
+            };
+            runtime()?.block_on(agent::serve(setup, Some(config_path.to_owned()), duration))?;
+            Ok(())
+        }
+        _ => run_demo(duration),
+    }
+}
+
 fn run_demo(duration: Option<Duration>) -> Result<()> {
+    let pid = std::process::id();
+    let dir = PathBuf::from(format!("/run/bwmon-demo-{pid}"));
+    std::fs::create_dir_all(&dir)?;
+    let config = demo::config(&dir, pid);
+    std::fs::write(&config.slices_file, demo::SLICES_JSON)?;
     let topo = demo::Topology::create().context("building the demo topology")?;
-    topo.enter_sender_ns()?;
-    let pin_dir = PathBuf::from(format!("/sys/fs/bpf/bwmon-demo-{}", std::process::id()));
-    let result = demo_loop(&topo, &pin_dir, duration);
+    let pin_dir = config.bpf_pin_dir.clone();
+    eprintln!(
+        "bwmon demo: slices alice, bob, carol send traffic from namespace {}; watch with\n  bwmon status --socket {}\n  bwmon top --socket {}",
+        topo.sender_ns,
+        config.control_socket.display(),
+        config.control_socket.display()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = topo.start_traffic(stop.clone());
+    let setup = agent::Setup {
+        config,
+        netns: Some(topo.sender_ns.clone()),
+    };
+    let result = runtime().and_then(|rt| Ok(rt.block_on(agent::serve(setup, None, duration))?));
+    stop.store(true, Ordering::Relaxed);
+    for t in traffic {
+        let _ = t.join();
+    }
+    drop(topo);
     if let Err(error) = accounting::teardown(&pin_dir) {
         tracing::warn!(%error, "demo teardown");
     }
-    drop(topo);
+    let _ = std::fs::remove_dir_all(&dir);
     result
-}
-
-fn demo_loop(
-    topo: &demo::Topology,
-    pin_dir: &std::path::Path,
-    duration: Option<Duration>,
-) -> Result<()> {
-    let mut acc = Accounting::load(Options {
-        mode: SliceIdMode::Uid,
-        pin_dir: pin_dir.to_owned(),
-        max_slices: 1024,
-        dense_xids: 65_536,
-        ebpf_log: false,
-        bench_keys: None,
-    })?;
-    acc.set_exempt(&[(demo::EXEMPT_PREFIX.parse()?, true)])?;
-    let mut slices: Vec<(&str, u32, u32)> = vec![("default", u32::MAX, 0), ("root", 0, 1)];
-    for s in demo::senders() {
-        if !slices.iter().any(|(n, _, _)| *n == s.name) {
-            let slot = slices.len() as u32;
-            acc.set_xid_slot(s.uid, slot)?;
-            slices.push((s.name, s.uid, slot));
-        }
-    }
-    let outcome = acc.attach(topo.ifname)?;
-    tracing::info!(?outcome, iface = topo.ifname, ns = %topo.sender_ns, "accounting attached");
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc_flag(stop)?;
-    }
-    let threads = topo.start_traffic(stop.clone());
-    let start = Instant::now();
-    let mut last = acc.read_counters(slices.len() as u32)?;
-    while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| start.elapsed() < d) {
-        std::thread::sleep(Duration::from_secs(1));
-        let now = acc.read_counters(slices.len() as u32)?;
-        println!(
-            "\n{:>8} {:>6} {:>14} {:>14} {:>12} {:>12}",
-            "slice", "xid", "bytes", "exempt bytes", "rate", "exempt rate"
-        );
-        for &(name, xid, slot) in &slices {
-            let (n, l) = (now[slot as usize], last[slot as usize]);
-            let xid = if xid == u32::MAX {
-                "-".to_owned()
-            } else {
-                xid.to_string()
-            };
-            println!(
-                "{name:>8} {xid:>6} {:>14} {:>14} {:>7} kbit/s {:>7} kbit/s",
-                n.bytes[0],
-                n.bytes[1],
-                (n.bytes[0] - l.bytes[0]) * 8 / 1000,
-                (n.bytes[1] - l.bytes[1]) * 8 / 1000,
-            );
-        }
-        last = now;
-    }
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
-    }
-    Ok(())
-}
-
-/// Sets `stop` on SIGINT/SIGTERM.
-fn ctrlc_flag(stop: Arc<AtomicBool>) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::spawn(move || {
-        rt.block_on(async {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(_) => return,
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            stop.store(true, Ordering::Relaxed);
-        });
-    });
-    Ok(())
 }
