@@ -1,5 +1,6 @@
 //! Helpers for the privileged end-to-end tests: namespaces, bpffs pin directories, crafted
 //! frames and the `__sk_buff` context of `BPF_PROG_TEST_RUN`.
+pub mod agent;
 pub mod cgroup;
 pub mod frames;
 pub mod netns;

@@ -83,6 +83,36 @@ impl NetNs {
         .map_err(|_| anyhow::anyhow!("thread in namespace panicked"))?
     }
 
+    /// The index of link `dev` in this namespace (`/sys/class/net` shows the host's links).
+    pub fn ifindex(&self, dev: &str) -> Result<u32> {
+        let name = std::ffi::CString::new(dev)?;
+        let ns = self.name.clone();
+        self.run_in(move || {
+            // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+            let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+            if index == 0 {
+                bail!("no link {:?} in namespace {ns}", name);
+            }
+            Ok(index)
+        })
+    }
+
+    /// ICMPv6 messages the kernel has sent in this namespace (`Icmp6OutMsgs`): MLD reports and
+    /// neighbour discovery from the kernel's own root-owned sockets, which the accounting rightly
+    /// counts under `root` and which a test can therefore not predict, only observe.
+    pub fn icmp6_out_msgs(&self) -> Result<u64> {
+        self.run_in(|| {
+            // `thread-self`: the namespace this thread entered, not the process's.
+            let text = std::fs::read_to_string("/proc/thread-self/net/snmp6")?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("Icmp6OutMsgs"))
+                .context("Icmp6OutMsgs in snmp6")?
+                .trim()
+                .parse()
+                .context("Icmp6OutMsgs value")
+        })
+    }
+
     /// Enters this namespace on the *current* thread (for threads the caller owns).
     pub fn enter_current_thread(&self) -> Result<()> {
         let file = File::open(format!("/run/netns/{}", self.name))

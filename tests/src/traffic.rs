@@ -61,6 +61,38 @@ pub fn udp_paced_as(
     })
 }
 
+/// Like `udp_paced_as`, but never blocks: a datagram the socket has no room for (because the
+/// slice's class is shaped and its queue is full) is skipped. Returns how many were sent, so a
+/// test can stop as soon as a volume is reached and does not hang behind a low ceiling.
+pub fn udp_paced_lossy_as(
+    ns: &NetNs,
+    uid: u32,
+    dst: SocketAddr,
+    payload: usize,
+    count: usize,
+    over: Duration,
+) -> Result<usize> {
+    ns.run_in(move || {
+        let socket = as_uid(uid, || UdpSocket::bind("0.0.0.0:0"))?;
+        socket.set_nonblocking(true)?;
+        let data = vec![0x5a; payload];
+        let start = std::time::Instant::now();
+        let mut sent = 0;
+        for i in 0..count {
+            let due = over.mul_f64(i as f64 / count as f64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            match socket.send_to(&data, dst) {
+                Ok(_) => sent += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e).context("send_to"),
+            }
+        }
+        Ok(sent)
+    })
+}
+
 /// A TCP sink in `ns` on `addr`: accepts one connection and returns how many bytes it read.
 pub fn tcp_sink(ns: &NetNs, addr: SocketAddr) -> Result<std::thread::JoinHandle<Result<u64>>> {
     let listener = ns.run_in(move || Ok(TcpListener::bind(addr)?))?;

@@ -57,6 +57,8 @@ fn core_loop(
             .saturating_duration_since(Instant::now())
             .min(FAST_POLL);
         let mut sync_now = false;
+        // Health changed without a sync: publish it at once (the next sync may be minutes away).
+        let mut republish = false;
         match rx.recv_timeout(wait) {
             Ok(Command::Slices(list)) => {
                 core.health.slice_list_problem = None;
@@ -66,14 +68,17 @@ fn core_loop(
             Ok(Command::SliceListProblem(p)) => {
                 tracing::error!(problem = %p, "slice list rejected; keeping the last good one");
                 core.health.slice_list_problem = Some(p);
+                republish = true;
             }
             Ok(Command::Config(config)) => {
                 core.set_config(*config);
                 sync_now = true;
             }
-            Ok(Command::ConfigProblem(p)) => core
-                .health
-                .error(format!("config rejected, keeping the last good one: {p}")),
+            Ok(Command::ConfigProblem(p)) => {
+                core.health
+                    .error(format!("config rejected, keeping the last good one: {p}"));
+                republish = true;
+            }
             Ok(Command::Explain { slice, reply }) => {
                 let _ = reply.send(core.policy.explain(&slice, unix_now()));
             }
@@ -84,6 +89,8 @@ fn core_loop(
             let snapshot = core.sync(unix_now());
             let _ = snapshots.send(Arc::new(snapshot));
             next_sync = Instant::now() + core.config.sync_interval;
+        } else if republish {
+            let _ = snapshots.send(Arc::new(core.snapshot(unix_now())));
         }
     }
     if let Err(error) = core.ledger.save(core.policy.state()) {
