@@ -105,10 +105,10 @@ impl Agent {
     ) -> Result<Snapshot> {
         let start = Instant::now();
         loop {
-            if let Ok(s) = self.status() {
-                if cond(&s) {
-                    return Ok(s);
-                }
+            if let Ok(s) = self.status()
+                && cond(&s)
+            {
+                return Ok(s);
             }
             if start.elapsed() > timeout {
                 bail!(

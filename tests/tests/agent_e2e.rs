@@ -65,10 +65,10 @@ fn a_slice_is_capped_within_a_second_of_crossing_its_threshold_and_the_kernel_ag
         std::thread::spawn(move || -> Result<Instant> {
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
-                if let Ok(s) = bwmon::status::fetch(&socket, Duration::from_secs(1)) {
-                    if slice(&s, "alice").is_some_and(|a| a.capped) {
-                        return Ok(Instant::now());
-                    }
+                if let Ok(s) = bwmon::status::fetch(&socket, Duration::from_secs(1))
+                    && slice(&s, "alice").is_some_and(|a| a.capped)
+                {
+                    return Ok(Instant::now());
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
