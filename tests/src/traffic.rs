@@ -46,19 +46,7 @@ pub fn udp_paced_as(
     count: usize,
     over: Duration,
 ) -> Result<()> {
-    ns.run_in(move || {
-        let socket = as_uid(uid, || UdpSocket::bind("0.0.0.0:0"))?;
-        let data = vec![0x5a; payload];
-        let start = std::time::Instant::now();
-        for i in 0..count {
-            let due = over.mul_f64(i as f64 / count as f64);
-            if let Some(wait) = due.checked_sub(start.elapsed()) {
-                std::thread::sleep(wait);
-            }
-            socket.send_to(&data, dst).context("send_to")?;
-        }
-        Ok(())
-    })
+    paced(ns, uid, dst, payload, count, over, false).map(drop)
 }
 
 /// Like `udp_paced_as`, but never blocks: a datagram the socket has no room for (because the
@@ -72,9 +60,21 @@ pub fn udp_paced_lossy_as(
     count: usize,
     over: Duration,
 ) -> Result<usize> {
+    paced(ns, uid, dst, payload, count, over, true)
+}
+
+fn paced(
+    ns: &NetNs,
+    uid: u32,
+    dst: SocketAddr,
+    payload: usize,
+    count: usize,
+    over: Duration,
+    lossy: bool,
+) -> Result<usize> {
     ns.run_in(move || {
         let socket = as_uid(uid, || UdpSocket::bind("0.0.0.0:0"))?;
-        socket.set_nonblocking(true)?;
+        socket.set_nonblocking(lossy)?;
         let data = vec![0x5a; payload];
         let start = std::time::Instant::now();
         let mut sent = 0;
@@ -85,7 +85,7 @@ pub fn udp_paced_lossy_as(
             }
             match socket.send_to(&data, dst) {
                 Ok(_) => sent += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if lossy && e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e).context("send_to"),
             }
         }
