@@ -121,6 +121,40 @@ fn a_slice_is_capped_within_a_second_of_crossing_its_threshold_and_the_kernel_ag
         leaf.stats.bytes > 0,
         "the HTB class counted alice's packets"
     );
+
+    // An uncapped slice whose queue drains: its HTB class counted exactly the bytes the eBPF
+    // program counted for it (wire length, the same definition), and what was sent.
+    let bob_uid = 4002;
+    let sent = traffic::udp_paced_lossy_as(
+        &pair.a,
+        bob_uid,
+        dst(),
+        500,
+        200,
+        Duration::from_millis(200),
+    )?;
+    let frame = (ETH_LEN + IPV4_LEN + UDP_LEN + 500) as u64;
+    std::thread::sleep(Duration::from_millis(200));
+    // SIGHUP reloads (unchanged) config and slices, which syncs at once.
+    agent.signal(libc::SIGHUP)?;
+    let snap = agent.wait_for(Duration::from_secs(5), |s| {
+        slice(s, "bob").is_some_and(|b| b.bytes >= sent as u64 * frame)
+    })?;
+    let bob = slice(&snap, "bob").context("bob")?;
+    let bob_class = alloc.classes(bob_uid).context("bob has classes")?.normal;
+    let tree = pair
+        .a
+        .run_in(move || Ok(NetlinkBackend::new()?.read(ifindex)?))?;
+    let leaf = tree
+        .classes
+        .iter()
+        .find(|c| c.classid == bob_class)
+        .context("bob's class in the kernel")?;
+    assert_eq!(
+        (leaf.stats.bytes, bob.bytes),
+        (sent as u64 * frame, sent as u64 * frame),
+        "(HTB class, eBPF) bytes vs {sent} datagrams sent"
+    );
     Ok(())
 }
 
