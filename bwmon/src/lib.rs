@@ -3,6 +3,7 @@ pub mod accounting;
 pub mod config;
 pub mod demo;
 pub mod ledger;
+pub mod mail;
 pub mod policy;
 pub mod slices;
 pub mod status;
