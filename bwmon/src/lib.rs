@@ -4,6 +4,7 @@ pub mod config;
 pub mod demo;
 pub mod ledger;
 pub mod mail;
+pub mod metrics;
 pub mod policy;
 pub mod slices;
 pub mod status;

@@ -20,8 +20,12 @@ const APT: [(&str, &str); 5] = [
     ("tmux", "tmux"),
     ("tc", "iproute2"),
 ];
-/// Python modules of the test servers (a real SMTP server for the e-mail tests).
-const PIP: [(&str, &str); 1] = [("aiosmtpd", "aiosmtpd")];
+/// Python modules the tests use: a real SMTP server for the e-mail tests, and the Prometheus
+/// project's OpenMetrics parser for the metrics tests.
+const PIP: [(&str, &str); 2] = [
+    ("aiosmtpd", "aiosmtpd"),
+    ("prometheus_client", "prometheus_client"),
+];
 
 pub fn all() -> Result<()> {
     apt_packages()?;
