@@ -8,4 +8,5 @@ pub mod metrics;
 pub mod policy;
 pub mod slices;
 pub mod status;
+pub mod systemd;
 pub mod units;
