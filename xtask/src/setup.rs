@@ -13,8 +13,9 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// Debian packages the tests use, by the command that tells whether each is there.
-const APT: [(&str, &str); 5] = [
+const APT: [(&str, &str); 6] = [
     ("iperf3", "iperf3"),
+    ("systemd-analyze", "systemd"),
     ("ping", "iputils-ping"),
     ("strace", "strace"),
     ("tmux", "tmux"),
