@@ -13,15 +13,20 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// Debian packages the tests use, by the command that tells whether each is there.
-const APT: [(&str, &str); 5] = [
+const APT: [(&str, &str); 6] = [
     ("iperf3", "iperf3"),
+    ("systemd-analyze", "systemd"),
     ("ping", "iputils-ping"),
     ("strace", "strace"),
     ("tmux", "tmux"),
     ("tc", "iproute2"),
 ];
-/// Python modules of the test servers (a real SMTP server for the e-mail tests).
-const PIP: [(&str, &str); 1] = [("aiosmtpd", "aiosmtpd")];
+/// Python modules the tests use: a real SMTP server for the e-mail tests, and the Prometheus
+/// project's OpenMetrics parser for the metrics tests.
+const PIP: [(&str, &str); 2] = [
+    ("aiosmtpd", "aiosmtpd"),
+    ("prometheus_client", "prometheus_client"),
+];
 
 pub fn all() -> Result<()> {
     apt_packages()?;

@@ -1,0 +1,176 @@
+//! E-mail end to end: a notice sent through the real lettre SMTP transport and the mail queue to
+//! a real SMTP server (aiosmtpd, `tests/support/smtp_sink.py`) on loopback.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bwmon::config::{EmailConfig, EmailTransport, SmtpTls};
+use bwmon::mail::{Mail, MailQueue, RetryPolicy, Transport};
+use bwmon::policy::{CappedClass, Class, Notification};
+
+/// The sink process; stopped (stdin closed, then killed) when dropped.
+struct Sink(Child);
+
+impl Sink {
+    fn start(port: u16, dir: &Path) -> Result<Sink> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("python3 (with aiosmtpd: `cargo xtask setup`)")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+        let sink = Sink(child);
+        if line.trim() != "ready" {
+            bail!("the SMTP sink did not start: {line:?}");
+        }
+        Ok(sink)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn email(port: u16) -> EmailConfig {
+    EmailConfig {
+        transport: EmailTransport::Smtp,
+        smtp_host: Some("127.0.0.1".into()),
+        smtp_port: port,
+        smtp_tls: SmtpTls::None,
+        from: Some("bwmon@node1.example.org".into()),
+        support_address: Some("support@example.org".into()),
+        slice_address_pattern: Some("{slice}@slices.example.org".into()),
+        ..EmailConfig::default()
+    }
+}
+
+fn notice(email: &EmailConfig) -> Mail {
+    let notification = Notification {
+        slice: "web".into(),
+        xid: 1001,
+        classes: vec![CappedClass {
+            class: Class::Normal,
+            used_bytes: 6_000_000_000,
+            limit_bytes: 5_000_000_000,
+            ceil_bps: 1_500_000,
+        }],
+        since: 1_700_000_000,
+        until: 1_700_086_400,
+        period_secs: 86_400,
+    };
+    Mail::notice(
+        email,
+        "node1",
+        &["ops@x.org".into()],
+        &notification,
+        1_700_050_000,
+    )
+}
+
+fn received(dir: &Path) -> Result<Vec<serde_json::Value>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    files
+        .iter()
+        .map(|p| Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?))
+        .collect()
+}
+
+async fn wait_for_one(dir: &Path, timeout: Duration) -> Result<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let got = received(dir)?;
+        if !got.is_empty() || tokio::time::Instant::now() > deadline {
+            // Let a duplicate, if any were coming, arrive before counting.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let got = received(dir)?;
+            if got.len() != 1 {
+                bail!("expected exactly one message, got {}: {got:?}", got.len());
+            }
+            return Ok(got[0].clone());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn check(message: &serde_json::Value, mail: &Mail) {
+    assert_eq!(message["mail_from"], "bwmon@node1.example.org");
+    assert_eq!(
+        message["rcpt_tos"],
+        serde_json::json!(["ops@x.org", "web@slices.example.org", "support@example.org"])
+    );
+    let data = message["data"].as_str().expect("data");
+    let (head, body) = data.split_once("\r\n\r\n").expect("header block");
+    assert!(
+        head.contains("Subject: bwmon capped bandwidth of slice web on node1"),
+        "{head}"
+    );
+    assert!(head.contains("To: ops@x.org, web@slices.example.org, support@example.org"));
+    assert_eq!(body.replace("\r\n", "\n").trim_end(), mail.body.trim_end());
+}
+
+#[tokio::test]
+async fn a_notice_arrives_once_with_its_recipients_and_body() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let _sink = Sink::start(port, dir.path())?;
+    let email = email(port);
+    let mail = notice(&email);
+    let queue = MailQueue::spawn(Transport::from_config(&email)?, RetryPolicy::default());
+    queue.sender().send(mail.clone())?;
+    let message = wait_for_one(dir.path(), Duration::from_secs(20)).await?;
+    check(&message, &mail);
+    let stats = queue.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((stats.sent, stats.failures, stats.pending), (1, 0, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_notice_queued_while_the_server_is_down_arrives_once_it_is_up() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let email = email(port);
+    let mail = notice(&email);
+    let retry = RetryPolicy {
+        first: Duration::from_millis(200),
+        max: Duration::from_millis(400),
+        give_up_after: Duration::from_secs(60),
+    };
+    let queue = MailQueue::spawn(Transport::from_config(&email)?, retry);
+    let sender = queue.sender();
+    sender.send(mail.clone())?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sender.stats().failures < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no failed tries");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sender.pending(), 1, "still queued while the server is down");
+    assert!(received(dir.path())?.is_empty());
+    let _sink = Sink::start(port, dir.path())?;
+    let message = wait_for_one(dir.path(), Duration::from_secs(20)).await?;
+    check(&message, &mail);
+    let stats = queue.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((stats.sent, stats.pending, stats.dropped), (1, 0, 0));
+    assert!(stats.failures >= 2);
+    Ok(())
+}
