@@ -6,4 +6,5 @@ pub mod ledger;
 pub mod policy;
 pub mod slices;
 pub mod status;
+pub mod top;
 pub mod units;
