@@ -147,13 +147,8 @@ pub fn once<S: SnapshotSource>(
     width: u16,
     height: u16,
 ) -> Result<Vec<String>, TopError> {
-    let location = source.location();
-    let unreachable = |source| TopError::Agent {
-        location: location.clone(),
-        source,
-    };
     let mut app = App::new(source, interval);
-    app.poll().map_err(unreachable)?;
+    app.poll()?;
     let first = app.model.snapshot().map_or(0, |s| s.now_unix);
     let sync = app.model.snapshot().map_or(Duration::ZERO, |s| {
         Duration::from_millis(s.node.sync_interval_ms)
@@ -161,7 +156,7 @@ pub fn once<S: SnapshotSource>(
     let deadline = Instant::now() + interval + 2 * sync;
     loop {
         thread::sleep(interval);
-        app.poll().map_err(unreachable)?;
+        app.poll()?;
         let now = app.model.snapshot().map_or(0, |s| s.now_unix);
         if now != first || Instant::now() >= deadline {
             break;

@@ -52,12 +52,9 @@ pub enum TopError {
         #[source]
         source: std::io::Error,
     },
-    #[error("agent not reachable at {location}: {source}")]
-    Agent {
-        location: String,
-        #[source]
-        source: ClientError,
-    },
+    /// `--once` could not get its snapshots.
+    #[error(transparent)]
+    Agent(#[from] ClientError),
 }
 
 /// Runs `bwmon top` against the agent's socket.

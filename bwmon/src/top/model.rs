@@ -215,9 +215,9 @@ impl Track {
         }
         let dt = (at - self.at) as f64;
         let alpha = 1.0 - (-dt / SMOOTHING_SECS).exp();
-        for class in 0..2 {
-            let instant = (sent[class] - self.sent[class]) as f64 * 8.0 / dt;
-            self.rate[class] = Some(match self.rate[class] {
+        for ((rate, now), before) in self.rate.iter_mut().zip(sent).zip(self.sent) {
+            let instant = (now - before) as f64 * 8.0 / dt;
+            *rate = Some(match *rate {
                 Some(prev) => prev + alpha * (instant - prev),
                 None => instant,
             });

@@ -104,6 +104,19 @@ impl Col {
         })
     }
 
+    fn right_aligned(self) -> bool {
+        matches!(
+            self,
+            Col::Xid
+                | Col::Rate
+                | Col::ExemptRate
+                | Col::Used
+                | Col::ExemptPct
+                | Col::Ceiling
+                | Col::Left
+        )
+    }
+
     fn width(self, units: UnitSystem) -> u16 {
         let iec = units == UnitSystem::Iec;
         match self {
@@ -295,6 +308,11 @@ fn render_table(frame: &mut Frame, area: Rect, model: &Model, ui: &mut UiState) 
         } else {
             Modifier::empty()
         });
+        let title = if c.right_aligned() {
+            Line::from(title).right_aligned()
+        } else {
+            Line::from(title)
+        };
         Cell::from(title).style(style)
     }))
     .style(Style::new().bg(Color::DarkGray).fg(Color::White));
@@ -351,9 +369,10 @@ const HELP: &[(&str, &str)] = &[
     ("/", "filter by name (Enter keeps it, Esc clears it)"),
     ("s", "sort by the next column"),
     ("S", "reverse the order"),
+    ("1 2 3 4 5", "sort by rate, name, xid, exempt rate, used"),
     (
-        "1 … 9, 0",
-        "sort by rate, name, xid, exempt rate, used, budget %, exempt %, ceiling, state, next mark",
+        "6 7 8 9 0",
+        "sort by budget %, exempt %, ceiling, state, next mark",
     ),
     ("?", "this help"),
 ];
@@ -371,7 +390,7 @@ fn render_help(frame: &mut Frame, area: Rect) {
         .iter()
         .map(|(k, v)| {
             Line::from(vec![
-                Span::styled(format!("{k:>16}  "), Style::new().bold()),
+                Span::styled(format!("{k:>15}  "), Style::new().bold()),
                 Span::raw(*v),
             ])
         })
