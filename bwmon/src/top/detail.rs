@@ -104,18 +104,19 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, ui: &UiState) {
     ])
     .areas(inner);
     frame.render_widget(Paragraph::new(facts(row, units)), top);
-    let peak = row.history.iter().copied().max().unwrap_or(0);
+    let history = model.history(row);
+    let peak = history.iter().copied().max().unwrap_or(0);
     let [label, bars] =
         Layout::horizontal([Constraint::Length(22), Constraint::Fill(1)]).areas(spark);
     frame.render_widget(
         Paragraph::new(vec![
-            Line::from(format!("rate, last {}", row.history.len())),
+            Line::from(format!("rate, last {}", history.len())),
             Line::from(format!("peak {}", format_rate(peak, units))),
         ])
         .style(Style::new().fg(Color::Gray)),
         label,
     );
-    let tail = &row.history[row.history.len().saturating_sub(bars.width as usize)..];
+    let tail = &history[history.len().saturating_sub(bars.width as usize)..];
     frame.render_widget(
         Sparkline::default()
             .data(tail)

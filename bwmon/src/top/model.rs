@@ -108,8 +108,6 @@ pub struct Row {
     pub exempt_eta: Option<Projection>,
     /// Seconds until the period ends.
     pub period_left: u64,
-    /// Recent smoothed rates, oldest first, bit/s.
-    pub history: Vec<u64>,
     name_lower: String,
 }
 
@@ -150,8 +148,11 @@ struct Track {
 #[derive(Debug, Default)]
 pub struct Model {
     snapshot: Option<Snapshot>,
-    tracks: HashMap<(bool, String), Track>,
+    /// Counter history of live (0) and dead (1) slices by name.
+    tracks: [HashMap<String, Track>; 2],
+    /// Rows in snapshot order; `order` sorts them.
     rows: Vec<Row>,
+    order: Vec<usize>,
     totals: Totals,
     sort: Sort,
     filter: String,
@@ -237,6 +238,15 @@ impl Model {
         Self::default()
     }
 
+    /// Recent smoothed send rates of a row's slice, oldest first, bit/s (one per snapshot).
+    pub fn history(&self, row: &Row) -> Vec<u64> {
+        self.tracks[usize::from(row.dead)]
+            .get(&row.slice.name)
+            .map(|t| t.history.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The last snapshot's node and agent health (its slices are in the rows).
     pub fn snapshot(&self) -> Option<&Snapshot> {
         self.snapshot.as_ref()
     }
@@ -278,20 +288,25 @@ impl Model {
     }
 
     /// Takes a new snapshot: updates rates and history, rebuilds, sorts and filters the rows.
-    pub fn update(&mut self, snap: Snapshot) {
+    /// The slices move into the rows; the snapshot kept for the header has none.
+    pub fn update(&mut self, mut snap: Snapshot) {
         let now = snap.now_unix;
-        let mut seen = HashMap::with_capacity(snap.slices.len() + snap.dead.len());
-        let mut rows = Vec::with_capacity(snap.slices.len() + snap.dead.len());
+        let live = std::mem::take(&mut snap.slices);
+        let dead = std::mem::take(&mut snap.dead);
+        let mut seen = [
+            HashMap::with_capacity(live.len()),
+            HashMap::with_capacity(dead.len()),
+        ];
+        let mut rows = Vec::with_capacity(live.len() + dead.len());
         let mut totals = Totals::default();
-        let all = snap.slices.iter().map(|s| (false, s));
-        for (dead, s) in all.chain(snap.dead.iter().map(|s| (true, s))) {
-            let key = (dead, s.name.clone());
-            let track = match self.tracks.remove(&key) {
-                Some(mut t) => {
-                    t.update(s, now);
-                    t
+        let all = live.into_iter().map(|s| (false, s));
+        for (dead, s) in all.chain(dead.into_iter().map(|s| (true, s))) {
+            let (name, track) = match self.tracks[usize::from(dead)].remove_entry(s.name.as_str()) {
+                Some((name, mut t)) => {
+                    t.update(&s, now);
+                    (name, t)
                 }
-                None => Track::new(s, now),
+                None => (s.name.clone(), Track::new(&s, now)),
             };
             let [rate, exempt_rate] = track.rate;
             totals.rate += rate.unwrap_or(0.0);
@@ -303,7 +318,6 @@ impl Model {
                 totals.capped += usize::from(s.capped || s.exempt_capped);
             }
             rows.push(Row {
-                slice: s.clone(),
                 dead,
                 rate,
                 exempt_rate,
@@ -317,10 +331,10 @@ impl Model {
                     exempt_rate,
                 ),
                 period_left: s.period_end_unix.saturating_sub(now),
-                history: track.history.iter().copied().collect(),
                 name_lower: s.name.to_lowercase(),
+                slice: s,
             });
-            seen.insert(key, track);
+            seen[usize::from(dead)].insert(name, track);
         }
         self.tracks = seen;
         self.rows = rows;
@@ -348,18 +362,27 @@ impl Model {
         let Sort { column, reverse } = self.sort;
         let flip = column.descending() != reverse;
         // Ties always fall back to the name so the order is stable between snapshots.
-        self.rows.sort_by(|a, b| {
+        let rows = &self.rows;
+        self.order = (0..rows.len()).collect();
+        self.order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&rows[a], &rows[b]);
             let primary = compare(column, a, b);
             let primary = if flip { primary.reverse() } else { primary };
-            primary.then_with(|| a.slice.name.cmp(&b.slice.name))
+            primary
+                .then_with(|| a.slice.name.cmp(&b.slice.name))
+                .then(a.dead.cmp(&b.dead))
         });
         self.refilter();
     }
 
     fn refilter(&mut self) {
         let needle = self.filter.to_lowercase();
-        self.visible = (0..self.rows.len())
-            .filter(|&i| needle.is_empty() || self.rows[i].name_lower.contains(&needle))
+        let rows = &self.rows;
+        self.visible = self
+            .order
+            .iter()
+            .copied()
+            .filter(|&i| needle.is_empty() || rows[i].name_lower.contains(&needle))
             .collect();
     }
 }

@@ -225,7 +225,7 @@ pub(super) fn sparkline_text(history: &[u64], width: usize) -> String {
         .collect()
 }
 
-fn cell(col: Col, row: &Row, units: UnitSystem) -> Cell<'static> {
+fn cell(col: Col, row: &Row, model: &Model, units: UnitSystem) -> Cell<'static> {
     let s = &row.slice;
     match col {
         Col::Name => Cell::from(s.name.clone()),
@@ -244,7 +244,7 @@ fn cell(col: Col, row: &Row, units: UnitSystem) -> Cell<'static> {
         }
         Col::Eta => Cell::from(eta(row.eta)),
         Col::Left => Cell::from(Line::from(span(row.period_left)).right_aligned()),
-        Col::History => Cell::from(sparkline_text(&row.history, HISTORY_COLS))
+        Col::History => Cell::from(sparkline_text(&model.history(row), HISTORY_COLS))
             .style(Style::new().fg(Color::Cyan)),
     }
 }
@@ -328,7 +328,7 @@ fn render_table(frame: &mut Frame, area: Rect, model: &Model, ui: &mut UiState) 
         if i == ui.selected {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        Some(TableRow::new(cols.iter().map(|&c| cell(c, row, units))).style(style))
+        Some(TableRow::new(cols.iter().map(|&c| cell(c, row, model, units))).style(style))
     });
     let widths = cols.iter().map(|&c| match c {
         Col::Name => Constraint::Min(NAME_MIN),
