@@ -242,7 +242,13 @@ fn cell(col: Col, row: &Row, model: &Model, units: UnitSystem) -> Cell<'static> 
             let (text, style) = state(row);
             Cell::from(text).style(style)
         }
-        Col::Eta => Cell::from(eta(row.eta)),
+        // A mark the period's end comes before is dimmed: it will not be reached.
+        Col::Eta => match row.eta {
+            Some(p) if p.secs > row.period_left => {
+                Cell::from(eta(row.eta)).style(Style::new().fg(Color::DarkGray))
+            }
+            p => Cell::from(eta(p)),
+        },
         Col::Left => Cell::from(Line::from(span(row.period_left)).right_aligned()),
         Col::History => Cell::from(sparkline_text(&model.history(row), HISTORY_COLS))
             .style(Style::new().fg(Color::Cyan)),
@@ -331,7 +337,7 @@ fn render_table(frame: &mut Frame, area: Rect, model: &Model, ui: &mut UiState) 
         Some(TableRow::new(cols.iter().map(|&c| cell(c, row, model, units))).style(style))
     });
     let widths = cols.iter().map(|&c| match c {
-        Col::Name => Constraint::Min(NAME_MIN),
+        Col::Name => Constraint::Fill(1),
         c => Constraint::Length(c.width(units)),
     });
     let table = Table::new(rows, widths).header(header).column_spacing(1);
