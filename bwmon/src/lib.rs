@@ -12,4 +12,5 @@ pub mod slices;
 pub mod status;
 pub mod status_table;
 pub mod systemd;
+pub mod top;
 pub mod units;

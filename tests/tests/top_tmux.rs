@@ -1,0 +1,347 @@
+//! `bwmon top` in a real terminal (tmux) against a fake agent on a Unix socket that speaks the
+//! control protocol of `bwmon::status`: one slice crosses its threshold while we watch; keys sort,
+//! filter, open the detail pane and quit; the terminal is restored afterwards.
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::net::UnixListener,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use bwmon::status::{
+    Health, Node, Request, Response, SCHEMA_VERSION, SliceView, Snapshot, rfc3339,
+};
+
+const T0: u64 = 1_796_169_600;
+const GB: u64 = 1_000_000_000;
+const MB: u64 = 1_000_000;
+
+fn slice(name: &str, xid: u32, bytes: u64, sent: u64) -> SliceView {
+    let threshold = 8 * GB;
+    SliceView {
+        name: name.to_owned(),
+        xid,
+        bytes,
+        exempt_bytes: 0,
+        byte_limit: 10 * GB,
+        exempt_byte_limit: 20 * GB,
+        threshold,
+        exempt_threshold: 16 * GB,
+        ceil_bps: if bytes >= threshold {
+            20 * MB
+        } else {
+            1000 * MB
+        },
+        exempt_ceil_bps: 1000 * MB,
+        capped: bytes >= threshold,
+        exempt_capped: false,
+        period_start: rfc3339(T0),
+        period_end: rfc3339(T0 + 86_400),
+        period_start_unix: T0,
+        period_end_unix: T0 + 86_400,
+        notified: bytes >= threshold,
+        sent_bytes: sent,
+        sent_exempt_bytes: 0,
+    }
+}
+
+/// The agent's state after `k` syncs (one simulated second each): pl_hot sends 100 MB/s from
+/// 7.5 GB and crosses its 8 GB threshold at the 5th.
+fn snapshot(k: u64) -> Snapshot {
+    let now = T0 + 3600 + k;
+    Snapshot {
+        schema: SCHEMA_VERSION,
+        now: rfc3339(now),
+        now_unix: now,
+        node: Node {
+            hostname: "tmux-test-node".to_owned(),
+            interfaces: vec!["eth0".to_owned()],
+            node_cap_bps: 1000 * MB,
+            hardware_max_bps: 10_000 * MB,
+            period_secs: 86_400,
+            sync_interval_ms: 100,
+            units: "si".to_owned(),
+            slice_id: "uid".to_owned(),
+        },
+        agent: Health {
+            version: "0.1.0".to_owned(),
+            pid: 1,
+            started: rfc3339(T0),
+            last_sync: Some(rfc3339(now)),
+            last_sync_unix: Some(now),
+            sync_ms: 1.0,
+            syncs: k,
+            errors: 0,
+            last_error: None,
+            ledger_problem: None,
+            slice_list_problem: None,
+            mail_queue: 0,
+        },
+        slices: vec![
+            slice("pl_web", 510, 2 * GB + k * 10 * MB, k * 10 * MB),
+            slice("pl_hot", 511, 7_500 * MB + k * 100 * MB, k * 100 * MB),
+            slice("pl_cdn", 512, 5 * GB + k * MB, k * MB),
+            slice("pl_idle", 513, GB, 0),
+        ],
+        dead: Vec::new(),
+    }
+}
+
+/// The fake agent: serves `snapshot(k)` with `k` counting status requests; stops when dropped.
+struct FakeAgent {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+fn answer(line: &str, served: &AtomicU64) -> Response {
+    match serde_json::from_str::<Request>(line) {
+        Ok(Request::Status) => {
+            Response::Status(Box::new(snapshot(served.fetch_add(1, Ordering::SeqCst))))
+        }
+        Ok(Request::Explain { slice }) => Response::Explain {
+            text: format!("{slice}: over its threshold, ceiling 20.0 Mbit/s until midnight"),
+            slice,
+        },
+        Err(e) => Response::Error {
+            message: e.to_string(),
+        },
+    }
+}
+
+impl FakeAgent {
+    fn start(path: &Path) -> Result<Self> {
+        let listener = UnixListener::bind(path).context("bind the fake agent's socket")?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let served = AtomicU64::new(0);
+            while !flag.load(Ordering::SeqCst) {
+                let Ok((stream, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let mut line = String::new();
+                let mut reader = BufReader::new(&stream);
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut out = serde_json::to_vec(&answer(&line, &served)).unwrap_or_default();
+                out.push(b'\n');
+                let _ = (&stream).write_all(&out);
+            }
+        });
+        Ok(FakeAgent {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for FakeAgent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A tmux server of our own (its own socket name) and a scratch directory; both removed on drop.
+struct Tmux {
+    server: String,
+    dir: PathBuf,
+}
+
+impl Tmux {
+    fn new(tag: &str) -> Result<Self> {
+        let server = format!("bwmon-{tag}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(&server);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Tmux { server, dir })
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.server)
+            .args(args)
+            .output()
+            .context("run tmux")?;
+        if !out.status.success() {
+            bail!("tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn keys(&self, keys: &[&str]) -> Result<()> {
+        let mut args = vec!["send-keys", "-t", "top"];
+        args.extend_from_slice(keys);
+        self.run(&args).map(drop)
+    }
+
+    fn screen(&self) -> Result<String> {
+        self.run(&["capture-pane", "-p", "-t", "top"])
+    }
+
+    /// Waits until the screen satisfies `ok`; fails with the last screen after 15 s.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen = self.screen()?;
+            if ok(&screen) {
+                return Ok(screen);
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The directory holding the workspace's binaries (target/<profile>), from this test's path.
+fn bin_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_owned)
+        .context("test binary has no target/<profile> directory")
+}
+
+/// The command running `bwmon top`: the CLI once it has the subcommand, else the `top` example
+/// (built here if missing).
+fn top_command(socket: &Path) -> Result<String> {
+    let bwmon = std::env::var_os("NEXTEST_BIN_EXE_bwmon")
+        .map(PathBuf::from)
+        .unwrap_or(bin_dir()?.join("bwmon"));
+    let has_top = Command::new(&bwmon)
+        .args(["top", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let prefix = if has_top {
+        format!("{} top", bwmon.display())
+    } else {
+        let example = bin_dir()?.join("examples/top");
+        if !example.exists() {
+            let target = bin_dir()?.parent().context("no target dir")?.to_owned();
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "bwmon", "--example", "top"])
+                .env("CARGO_TARGET_DIR", target)
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .status()?;
+            if !status.success() {
+                bail!("cannot build the top example");
+            }
+        }
+        example.display().to_string()
+    };
+    Ok(format!(
+        "{prefix} --socket {} --interval 300ms",
+        socket.display()
+    ))
+}
+
+fn line_of(screen: &str, needle: &str) -> Option<usize> {
+    screen.lines().position(|l| l.contains(needle))
+}
+
+#[test]
+fn top_in_a_real_terminal_follows_the_agent_and_restores_the_terminal() -> Result<()> {
+    let tmux = Tmux::new("top")?;
+    let socket = tmux.dir.join("control.sock");
+    let _agent = FakeAgent::start(&socket)?;
+    let cmd = top_command(&socket)?;
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-s",
+        "top",
+        "env",
+        "PS1=$ ",
+        "sh",
+    ])?;
+    tmux.keys(&[&format!("{cmd}; echo top-exited=$?"), "Enter"])?;
+
+    // Live data, then pl_hot crossing its threshold and shown as CAPPED.
+    tmux.wait_for("the table", |s| {
+        s.contains("tmux-test-node") && s.contains("pl_hot")
+    })?;
+    let screen = tmux.wait_for("pl_hot CAPPED", |s| {
+        s.lines()
+            .any(|l| l.contains("pl_hot") && l.contains("CAPPED"))
+    })?;
+    assert!(screen.contains("1 capped"), "{screen}");
+    // By rate (the default) pl_hot, at 800 Mbit/s, is first.
+    assert!(
+        line_of(&screen, "pl_hot") < line_of(&screen, "pl_web"),
+        "{screen}"
+    );
+    assert!(screen.contains("800.0 Mbit/s"), "{screen}");
+
+    // Sort by name (key 2), then reversed (S).
+    tmux.keys(&["2"])?;
+    let s = tmux.wait_for("sorted by name", |s| s.contains("Slice▲"))?;
+    let order: Vec<_> = ["pl_cdn", "pl_hot", "pl_idle", "pl_web"]
+        .iter()
+        .map(|n| line_of(&s, n))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{s}");
+    tmux.keys(&["S"])?;
+    let s = tmux.wait_for("reversed", |s| s.contains("Slice▼"))?;
+    assert!(line_of(&s, "pl_web") < line_of(&s, "pl_cdn"), "{s}");
+
+    // Filter on "hot".
+    tmux.keys(&["/", "h", "o", "t", "Enter"])?;
+    let s = tmux.wait_for("the filter", |s| s.contains("filter \"hot\""))?;
+    assert!(!s.contains("pl_web") && s.contains("pl_hot"), "{s}");
+
+    // The detail pane with the agent's explanation.
+    tmux.keys(&["Enter"])?;
+    let s = tmux.wait_for("the detail pane", |s| s.contains("pl_hot xid 511"))?;
+    assert!(
+        s.contains("over its threshold, ceiling 20.0 Mbit/s until midnight"),
+        "{s}"
+    );
+    tmux.keys(&["Escape"])?;
+    tmux.wait_for("the detail pane closed", |s| !s.contains("pl_hot xid 511"))?;
+
+    // A smaller terminal: redrawn to fit.
+    tmux.run(&["resize-window", "-t", "top", "-x", "80", "-y", "24"])?;
+    let s = tmux.wait_for("an 80-column frame", |s| {
+        s.contains("Slice") && !s.contains("Xid") && s.lines().count() <= 24
+    })?;
+    assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
+
+    // Quit: the shell is back, out of the alternate screen, in cooked mode.
+    tmux.keys(&["q"])?;
+    tmux.wait_for("the shell", |s| s.contains("top-exited=0"))?;
+    let alt = tmux.run(&["display-message", "-p", "-t", "top", "#{alternate_on}"])?;
+    assert_eq!(alt.trim(), "0");
+    tmux.keys(&[
+        "stty -a | tr ' ;' '\\n\\n' | grep -qx icanon && echo cooked=yes",
+        "Enter",
+    ])?;
+    tmux.wait_for("cooked mode", |s| s.contains("cooked=yes"))?;
+    Ok(())
+}
