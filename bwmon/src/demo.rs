@@ -70,6 +70,12 @@ pub fn config(dir: &std::path::Path, pid: u32) -> crate::config::Config {
         control_socket: dir.join("control.sock"),
         bpf_pin_dir: PathBuf::from(format!("/sys/fs/bpf/bwmon-demo-{pid}")),
         max_slices: 1024,
+        // Notices go to the log (no mail on a demo box), addressed as a real node would.
+        email: crate::config::EmailConfig {
+            support_address: Some("support@demo.invalid".to_owned()),
+            slice_address_pattern: Some("{slice}@slices.demo.invalid".to_owned()),
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

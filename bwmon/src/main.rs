@@ -44,6 +44,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The live per-slice view (read-only): rates, budgets, ceilings, projections.
+    Top {
+        #[command(flatten)]
+        target: Target,
+        /// Time between refreshes, e.g. `1s`, `500ms`.
+        #[arg(long, default_value = "1s", value_parser = parse_interval)]
+        interval: Duration,
+        /// Print one frame as text and exit (rates from two snapshots `--interval` apart).
+        #[arg(long)]
+        once: bool,
+        /// Width and height of the `--once` frame.
+        #[arg(long, default_value_t = 120)]
+        width: u16,
+        #[arg(long, default_value_t = 40)]
+        height: u16,
+    },
     /// Say in words why a slice has its ceiling and when it lifts.
     Explain {
         slice: String,
@@ -106,6 +122,20 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Top {
+            target,
+            interval,
+            once,
+            width,
+            height,
+        } => {
+            let mut opts = bwmon::top::TopOptions::new(target.socket()?);
+            opts.interval = interval;
+            opts.once = once;
+            opts.width = width;
+            opts.height = height;
+            Ok(bwmon::top::run(opts)?)
+        }
         Command::Explain { slice, target } => {
             match status::request(
                 &target.socket()?,
@@ -135,6 +165,14 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    match bwmon::units::parse_duration(text) {
+        Ok(d) if d >= Duration::from_millis(100) => Ok(d),
+        Ok(_) => Err("at least 100ms".to_owned()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

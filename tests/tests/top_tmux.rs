@@ -216,44 +216,11 @@ impl Drop for Tmux {
     }
 }
 
-/// The directory holding the workspace's binaries (target/<profile>), from this test's path.
-fn bin_dir() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_owned)
-        .context("test binary has no target/<profile> directory")
-}
-
-/// The command running `bwmon top`: the CLI once it has the subcommand, else the `top` example
-/// (built here if missing).
+/// The command running `bwmon top` against `socket`.
 fn top_command(socket: &Path) -> Result<String> {
-    let bwmon = std::env::var_os("NEXTEST_BIN_EXE_bwmon")
-        .map(PathBuf::from)
-        .unwrap_or(bin_dir()?.join("bwmon"));
-    let has_top = Command::new(&bwmon)
-        .args(["top", "--help"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let prefix = if has_top {
-        format!("{} top", bwmon.display())
-    } else {
-        let example = bin_dir()?.join("examples/top");
-        if !example.exists() {
-            let target = bin_dir()?.parent().context("no target dir")?.to_owned();
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "bwmon", "--example", "top"])
-                .env("CARGO_TARGET_DIR", target)
-                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-                .status()?;
-            if !status.success() {
-                bail!("cannot build the top example");
-            }
-        }
-        example.display().to_string()
-    };
     Ok(format!(
-        "{prefix} --socket {} --interval 300ms",
+        "{} top --socket {} --interval 300ms",
+        bwmon_tests::agent::bwmon_bin()?.display(),
         socket.display()
     ))
 }

@@ -11,7 +11,7 @@ use bwmon_common::{Counters, SLOT_DEFAULT, SLOT_ROOT, SlotClass};
 use super::{DEFAULT_XID, health::HealthBook, slots::Slots};
 use crate::{
     accounting::Accounting,
-    config::Config,
+    config::{Config, EmailConfig},
     ledger::Ledger,
     policy::{
         Attributes, DEFAULT_SLICE, Decisions, Notification, PerClass, Policy, PolicyConfig,
@@ -38,9 +38,14 @@ pub struct Outgoing {
     pub contacts: Vec<String>,
 }
 
-/// Where decided notifications go (the mail queue, or the log).
+/// Where decided notifications go (the mail queue; a recorder in tests).
 pub trait Notifier: Send {
-    fn notify(&mut self, outgoing: Outgoing);
+    /// Hands over one notice; must not block.
+    fn notify(&mut self, email: &EmailConfig, hostname: &str, outgoing: Outgoing);
+    /// Notices handed over and not yet delivered (`agent.mail_queue` in the status).
+    fn pending(&self) -> u64 {
+        0
+    }
 }
 
 pub struct Core {
@@ -329,11 +334,16 @@ impl Core {
                 .get(&notification.slice)
                 .map(|s| s.contacts.clone())
                 .unwrap_or_default();
-            self.notifier.notify(Outgoing {
-                notification,
-                contacts,
-            });
+            self.notifier.notify(
+                &self.config.email,
+                &self.hostname,
+                Outgoing {
+                    notification,
+                    contacts,
+                },
+            );
         }
+        self.health.mail_queue = self.notifier.pending();
     }
 
     /// Counter values at which each uncapped class crosses its threshold.

@@ -5,6 +5,7 @@ mod control;
 pub mod core;
 mod health;
 mod notify;
+mod service;
 pub mod slots;
 mod startup;
 pub mod state_files;
@@ -17,8 +18,15 @@ use std::{
 
 use tokio::sync::{oneshot, watch};
 
-use crate::{config::Config, slices::SliceList, status::Snapshot};
+use crate::{
+    config::Config,
+    mail::{MailQueue, MailSender, RetryPolicy, Transport},
+    metrics,
+    slices::SliceList,
+    status::Snapshot,
+};
 
+pub use service::Heartbeat;
 pub use startup::{AgentError, Setup};
 
 /// The xid the policy and the shaper know the `default` slice by (no packet carries it).
@@ -50,9 +58,11 @@ fn core_loop(
     mut core: core::Core,
     rx: mpsc::Receiver<Command>,
     snapshots: watch::Sender<Arc<Snapshot>>,
+    heartbeat: Heartbeat,
 ) {
     let mut next_sync = Instant::now();
     loop {
+        heartbeat.beat();
         let wait = next_sync
             .saturating_duration_since(Instant::now())
             .min(FAST_POLL);
@@ -107,17 +117,21 @@ pub type Running = (
 );
 
 /// Starts the core on its own thread (after entering `netns`, if given) and waits until it has
-/// loaded and attached everything.
-pub fn spawn_core(setup: Setup) -> Result<Running, AgentError> {
+/// loaded and attached everything. Notices go to `mail`; the core beats `heartbeat` each turn.
+pub fn spawn_core(
+    setup: Setup,
+    mail: MailSender,
+    heartbeat: Heartbeat,
+) -> Result<Running, AgentError> {
     let (tx, rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel();
     let (snap_tx, snap_rx) = watch::channel(Arc::new(startup::empty_snapshot(&setup.config)));
     let handle = std::thread::Builder::new()
         .name("bwmon-core".into())
-        .spawn(move || match startup::build_core(setup) {
+        .spawn(move || match startup::build_core(setup, mail) {
             Ok(core) => {
                 let _ = ready_tx.send(Ok(()));
-                core_loop(core, rx, snap_tx);
+                core_loop(core, rx, snap_tx, heartbeat);
             }
             Err(error) => {
                 let _ = ready_tx.send(Err(error));
@@ -131,28 +145,65 @@ pub fn spawn_core(setup: Setup) -> Result<Running, AgentError> {
     }
 }
 
-/// The whole agent: core, control socket, reloads, signals. Returns when told to stop (signal or
-/// `stop_after`).
+/// How long queued notices get at shutdown before they are logged as unsent.
+const MAIL_GRACE: Duration = Duration::from_secs(10);
+
+/// The whole agent: core, mail queue, control socket, metrics, reloads, signals, systemd.
+/// Returns when told to stop (signal or `stop_after`).
 pub async fn serve(
     setup: Setup,
     config_path: Option<PathBuf>,
     stop_after: Option<Duration>,
 ) -> Result<(), AgentError> {
-    let socket = setup.config.control_socket.clone();
-    let group = setup.config.status.group.clone();
-    let slices_file = setup.config.slices_file.clone();
-    let mode = setup.config.slice_id;
-    let (tx, snapshots, core) = spawn_core(setup)?;
-    let listener = control::bind(&socket, group.as_deref())?;
-    let server = tokio::spawn(control::serve(listener, snapshots.clone(), tx.clone()));
-    let watcher = tokio::spawn(startup::watch_slices(slices_file.clone(), mode, tx.clone()));
+    let config = setup.config.clone();
+    let transport = Transport::from_config(&config.email).map_err(AgentError::Mail)?;
+    let mail = MailQueue::spawn(transport, RetryPolicy::default());
+    let metrics = match config.metrics.listen {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
+    let heartbeat = Heartbeat::default();
+    let (tx, snapshots, core) = spawn_core(setup, mail.sender(), heartbeat.clone())?;
+    let socket = config.control_socket.clone();
+    let listener = control::bind(&socket, config.status.group.as_deref())?;
+    let mut tasks = vec![
+        tokio::spawn(control::serve(listener, snapshots.clone(), tx.clone())),
+        tokio::spawn(startup::watch_slices(
+            config.slices_file.clone(),
+            config.slice_id,
+            tx.clone(),
+        )),
+        tokio::spawn(service::report(snapshots.clone())),
+    ];
+    if let Some(listener) = metrics {
+        tracing::info!(addr = ?listener.local_addr().ok(), "metrics endpoint");
+        let snapshots = snapshots.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = metrics::serve(listener, snapshots).await {
+                tracing::error!(%error, "metrics endpoint stopped");
+            }
+        }));
+    }
+    if let Some(interval) = crate::systemd::watchdog_interval() {
+        tasks.push(tokio::spawn(service::watchdog(interval, heartbeat)));
+    }
     tracing::info!(socket = %socket.display(), "agent running");
-    let stopped =
-        startup::wait_for_stop(config_path, (slices_file, mode), tx.clone(), stop_after).await;
+    let stopped = startup::wait_for_stop(
+        config_path,
+        (config.slices_file.clone(), config.slice_id),
+        tx.clone(),
+        snapshots,
+        stop_after,
+    )
+    .await;
+    service::notify(&[crate::systemd::NotifyState::Stopping]);
     let _ = tx.send(Command::Shutdown);
-    server.abort();
-    watcher.abort();
+    for task in &tasks {
+        task.abort();
+    }
     let _ = tokio::task::spawn_blocking(move || core.join()).await;
+    let stats = mail.shutdown(MAIL_GRACE).await;
+    tracing::info!(?stats, "mail queue stopped");
     let _ = std::fs::remove_file(&socket);
     stopped
 }

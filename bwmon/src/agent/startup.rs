@@ -1,11 +1,11 @@
 //! Building the core (load, attach, adopt, restore) and the tokio side's reload and stop logic.
 use std::{
     path::{Path, PathBuf},
-    sync::mpsc,
+    sync::{Arc, mpsc},
     time::{Duration, SystemTime},
 };
 
-use super::{Command, core, health::HealthBook, notify::LogNotifier, slots::Slots, unix_now};
+use super::{Command, core, health::HealthBook, notify::MailNotifier, slots::Slots, unix_now};
 use crate::{
     accounting::{Accounting, AccountingError, Options},
     config::{Config, SliceIdMode},
@@ -14,7 +14,9 @@ use crate::{
     shaping::{ExemptClasses, Shaper, TreeConfig, netlink::NetlinkBackend},
     slices::{SliceList, SystemCgroups, SystemUserDb},
     status::{Health, Node, Snapshot},
+    systemd::NotifyState,
 };
+use tokio::sync::watch;
 
 /// What the core is built from.
 pub struct Setup {
@@ -66,6 +68,10 @@ pub enum AgentError {
     Thread(#[source] std::io::Error),
     #[error("the core thread stopped during start-up")]
     CoreDied,
+    #[error("e-mail: {0}")]
+    Mail(#[source] crate::mail::MailError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 fn enter_netns(ns: &str) -> Result<(), AgentError> {
@@ -102,7 +108,7 @@ pub fn load_slices(path: &Path, mode: SliceIdMode) -> Result<SliceList, String> 
     SliceList::load(path, mode, &SystemUserDb, &cgroups).map_err(|e| e.to_string())
 }
 
-pub fn build_core(setup: Setup) -> Result<core::Core, AgentError> {
+pub fn build_core(setup: Setup, mail: crate::mail::MailSender) -> Result<core::Core, AgentError> {
     let Setup { config, netns } = setup;
     if let Some(ns) = &netns {
         enter_netns(ns)?;
@@ -186,7 +192,7 @@ pub fn build_core(setup: Setup) -> Result<core::Core, AgentError> {
     let hostname = config
         .effective_hostname()
         .unwrap_or_else(|_| "localhost".to_owned());
-    let notifier = Box::new(LogNotifier::new(hostname.clone()));
+    let notifier = Box::new(MailNotifier::new(mail));
     Ok(core::Core::new(
         config, slices, acc, shaped, policy, ledger, slots, health, notifier, hostname,
     ))
@@ -228,6 +234,9 @@ pub fn empty_snapshot(config: &Config) -> Snapshot {
     }
 }
 
+/// How long a reload may take before systemd is told READY=1 anyway.
+const RELOAD_WAIT: Duration = Duration::from_secs(30);
+
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -255,11 +264,13 @@ pub async fn watch_slices(path: PathBuf, mode: SliceIdMode, tx: mpsc::Sender<Com
     }
 }
 
-/// Waits for SIGINT/SIGTERM (or `stop_after`), reloading config and slice list on SIGHUP.
+/// Waits for SIGINT/SIGTERM (or `stop_after`), reloading config and slice list on SIGHUP
+/// (telling systemd RELOADING=1, then READY=1 once the core has published the outcome).
 pub async fn wait_for_stop(
     config_path: Option<PathBuf>,
     slices: (PathBuf, SliceIdMode),
     tx: mpsc::Sender<Command>,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
     stop_after: Option<Duration>,
 ) -> Result<(), AgentError> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -286,6 +297,10 @@ pub async fn wait_for_stop(
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
+                super::service::notify(&[NotifyState::Reloading {
+                    monotonic_usec: crate::systemd::monotonic_usec(),
+                }]);
+                snapshots.borrow_and_update();
                 if let Some(path) = &config_path {
                     let command = match crate::config::check_file(path) {
                         Ok(config) => Command::Config(Box::new(config)),
@@ -294,6 +309,9 @@ pub async fn wait_for_stop(
                     let _ = tx.send(command);
                 }
                 send_slices(&slices.0, slices.1, &tx);
+                // The core syncs (or republishes its health) at once after a reload.
+                let _ = tokio::time::timeout(RELOAD_WAIT, snapshots.changed()).await;
+                super::service::notify(&[NotifyState::Ready]);
             }
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),

@@ -92,7 +92,10 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, ui: &UiState) {
     let units = model.units();
     let block = Block::bordered().title(Line::from(vec![
         Span::styled(format!(" {} ", row.slice.name), Style::new().bold()),
-        Span::raw(format!("xid {} ", row.slice.xid)),
+        Span::raw(match row.slice.xid {
+            u32::MAX => "built-in ".to_owned(),
+            xid => format!("xid {xid} "),
+        }),
         Span::styled("(Enter/Esc closes) ", Style::new().fg(Color::Gray)),
     ]));
     let inner = block.inner(area);

@@ -229,6 +229,8 @@ fn cell(col: Col, row: &Row, model: &Model, units: UnitSystem) -> Cell<'static> 
     let s = &row.slice;
     match col {
         Col::Name => Cell::from(s.name.clone()),
+        // The built-in `default` slice has no xid of its own (the agent uses u32::MAX).
+        Col::Xid if s.xid == u32::MAX => Cell::from(Line::from("-").right_aligned()),
         Col::Xid => Cell::from(Line::from(s.xid.to_string()).right_aligned()),
         Col::Rate => Cell::from(Line::from(rate(row.rate, units)).right_aligned()),
         Col::ExemptRate => Cell::from(Line::from(rate(row.exempt_rate, units)).right_aligned()),
