@@ -34,16 +34,27 @@ pub struct Agent {
     ns: String,
     child: Option<Child>,
     log: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Agent {
-    /// Writes `config_body` (TOML, without the paths, which this adds) and `slices_json`, then
-    /// starts the agent in `ns`.
+    /// Writes `config_body` (TOML, without the paths, which this puts first) and `slices_json`,
+    /// then starts the agent in `ns`.
     pub fn start(ns: &NetNs, config_body: &str, slices_json: &str) -> Result<Self> {
+        Self::start_with_env(ns, config_body, slices_json, &[])
+    }
+
+    /// [`Agent::start`] with extra environment variables for the agent process.
+    pub fn start_with_env(
+        ns: &NetNs,
+        config_body: &str,
+        slices_json: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let pins = PinDir::new("agent");
         let config = format!(
-            "{config_body}\nslices_file = \"{d}/slices.json\"\nstate_dir = \"{d}/state\"\ncontrol_socket = \"{d}/control.sock\"\nbpf_pin_dir = \"{p}\"\nmax_slices = 256\n",
+            "slices_file = \"{d}/slices.json\"\nstate_dir = \"{d}/state\"\ncontrol_socket = \"{d}/control.sock\"\nbpf_pin_dir = \"{p}\"\nmax_slices = 256\n{config_body}\n",
             d = dir.path().display(),
             p = pins.path().display()
         );
@@ -56,6 +67,10 @@ impl Agent {
             ns: ns.name().to_owned(),
             child: None,
             log,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         agent.spawn()?;
         Ok(agent)
@@ -72,6 +87,7 @@ impl Agent {
             .args(["run", "--config"])
             .arg(self.dir.path().join("bwmon.toml"))
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;

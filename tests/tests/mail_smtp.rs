@@ -1,52 +1,13 @@
 //! E-mail end to end: a notice sent through the real lettre SMTP transport and the mail queue to
 //! a real SMTP server (aiosmtpd, `tests/support/smtp_sink.py`) on loopback.
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use bwmon_tests::smtp::{Sink, free_port, received};
 use bwmon::config::{EmailConfig, EmailTransport, SmtpTls};
 use bwmon::mail::{Mail, MailQueue, RetryPolicy, Transport};
 use bwmon::policy::{CappedClass, Class, Notification};
-
-/// The sink process; stopped (stdin closed, then killed) when dropped.
-struct Sink(Child);
-
-impl Sink {
-    fn start(port: u16, dir: &Path) -> Result<Sink> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--port", &port.to_string(), "--dir"])
-            .arg(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("python3 (with aiosmtpd: `cargo xtask setup`)")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-        let sink = Sink(child);
-        if line.trim() != "ready" {
-            bail!("the SMTP sink did not start: {line:?}");
-        }
-        Ok(sink)
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 fn email(port: u16) -> EmailConfig {
     EmailConfig {
@@ -82,18 +43,6 @@ fn notice(email: &EmailConfig) -> Mail {
         &notification,
         1_700_050_000,
     )
-}
-
-fn received(dir: &Path) -> Result<Vec<serde_json::Value>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
-    files
-        .iter()
-        .map(|p| Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?))
-        .collect()
 }
 
 async fn wait_for_one(dir: &Path, timeout: Duration) -> Result<serde_json::Value> {
@@ -133,7 +82,7 @@ fn check(message: &serde_json::Value, mail: &Mail) {
 async fn a_notice_arrives_once_with_its_recipients_and_body() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
-    let _sink = Sink::start(port, dir.path())?;
+    let _sink = Sink::start(port, dir.path(), None)?;
     let email = email(port);
     let mail = notice(&email);
     let queue = MailQueue::spawn(Transport::from_config(&email)?, RetryPolicy::default());
@@ -166,7 +115,7 @@ async fn a_notice_queued_while_the_server_is_down_arrives_once_it_is_up() -> Res
     }
     assert_eq!(sender.pending(), 1, "still queued while the server is down");
     assert!(received(dir.path())?.is_empty());
-    let _sink = Sink::start(port, dir.path())?;
+    let _sink = Sink::start(port, dir.path(), None)?;
     let message = wait_for_one(dir.path(), Duration::from_secs(20)).await?;
     check(&message, &mail);
     let stats = queue.shutdown(Duration::from_secs(5)).await;
