@@ -9,16 +9,12 @@ use bwmon::metrics::{CONTENT_TYPE, bind, render, serve};
 use bwmon::status::{Health, Node, SCHEMA_VERSION, SliceView, Snapshot};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Parses OpenMetrics text strictly and prints families and samples as JSON.
-const PARSER: &str = r#"
-import json, sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-out = []
-for f in text_string_to_metric_families(sys.stdin.read()):
-    out.append({"name": f.name, "type": f.type, "unit": f.unit,
-                "samples": [[s.name, s.labels, s.value] for s in f.samples]})
-print(json.dumps(out))
-"#;
+/// Parses OpenMetrics text strictly and prints families and samples as JSON (shared with the
+/// agent's end-to-end test).
+const PARSER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/support/openmetrics_parse.py"
+);
 
 #[derive(Debug, serde::Deserialize)]
 struct Family {
@@ -31,7 +27,7 @@ struct Family {
 
 fn parse(text: &str) -> Vec<Family> {
     let mut child = Command::new("python3")
-        .args(["-c", PARSER])
+        .arg(PARSER)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

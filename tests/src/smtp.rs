@@ -89,7 +89,10 @@ pub fn wait_for(
             return received(dir);
         }
         if Instant::now() > deadline {
-            bail!("{} message(s) after {timeout:?}, expected {n}", received(dir)?.len());
+            bail!(
+                "{} message(s) after {timeout:?}, expected {n}",
+                received(dir)?.len()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }

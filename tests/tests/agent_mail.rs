@@ -80,8 +80,14 @@ fn check(message: &serde_json::Value) -> Result<()> {
     );
     assert!(body.contains("node1.test to normal destinations"), "{body}");
     assert!(body.contains("Its maximum normal burst rate will be capped at"));
-    assert!(body.contains("of the slice to 2.0 MB per 20 seconds"), "{body}");
-    assert!(body.trim_end().ends_with("node1.test bwcap alice"), "{body}");
+    assert!(
+        body.contains("of the slice to 2.0 MB per 20 seconds"),
+        "{body}"
+    );
+    assert!(
+        body.trim_end().ends_with("node1.test bwcap alice"),
+        "{body}"
+    );
     Ok(())
 }
 
@@ -116,7 +122,12 @@ fn a_capped_slice_is_mailed_once_per_period_with_its_recipients_and_body() -> Re
     })?;
     let period_end = alice(&renewed).context("alice")?.period_end_unix;
     cross(&pair)?;
-    let got = wait_for(mailbox.path(), 2, Duration::from_secs(15), Duration::from_secs(1))?;
+    let got = wait_for(
+        mailbox.path(),
+        2,
+        Duration::from_secs(15),
+        Duration::from_secs(1),
+    )?;
     let now = agent.status()?.now_unix;
     ensure!(now < period_end, "the test outran its second period");
     ensure!(got.len() == 2, "two messages in two periods: {got:?}");

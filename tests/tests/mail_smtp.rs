@@ -4,10 +4,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use bwmon_tests::smtp::{Sink, free_port, received};
 use bwmon::config::{EmailConfig, EmailTransport, SmtpTls};
 use bwmon::mail::{Mail, MailQueue, RetryPolicy, Transport};
 use bwmon::policy::{CappedClass, Class, Notification};
+use bwmon_tests::smtp::{Sink, free_port, received};
 
 fn email(port: u16) -> EmailConfig {
     EmailConfig {
