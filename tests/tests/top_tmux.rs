@@ -195,7 +195,16 @@ impl Tmux {
 
     /// Waits until the screen satisfies `ok`; fails with the last screen after 15 s.
     fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.wait_up_to(Duration::from_secs(15), what, ok)
+    }
+
+    fn wait_up_to(
+        &self,
+        timeout: Duration,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let deadline = Instant::now() + timeout;
         loop {
             let screen = self.screen()?;
             if ok(&screen) {
@@ -310,5 +319,123 @@ fn top_in_a_real_terminal_follows_the_agent_and_restores_the_terminal() -> Resul
         "Enter",
     ])?;
     tmux.wait_for("cooked mode", |s| s.contains("cooked=yes"))?;
+    Ok(())
+}
+
+/// `bwmon run --demo` as a child process; SIGTERM (its clean stop) on drop.
+struct Demo(std::process::Child);
+
+impl Demo {
+    fn start(log: &Path) -> Result<Demo> {
+        let child = Command::new(bwmon_tests::agent::bwmon_bin()?)
+            .args(["run", "--demo", "--duration", "180"])
+            .stderr(std::fs::File::create(log)?)
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        Ok(Demo(child))
+    }
+
+    fn socket(&self) -> PathBuf {
+        PathBuf::from(format!("/run/bwmon-demo-{}/control.sock", self.0.id()))
+    }
+
+    /// SIGTERM, then waits; returns whether it exited successfully.
+    fn stop(&mut self) -> Result<bool> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        Ok(self.0.wait()?.success())
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.stop();
+        }
+    }
+}
+
+#[test]
+fn top_on_the_demo_agent_shows_alice_capped_after_she_crosses_her_threshold() -> Result<()> {
+    let tmux = Tmux::new("demo")?;
+    let mut demo = Demo::start(&tmux.dir.join("demo.log"))?;
+    let socket = demo.socket();
+    let started = Instant::now();
+    while bwmon::status::fetch(&socket, Duration::from_secs(1)).is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "the demo agent did not come up:\n{}",
+                std::fs::read_to_string(tmux.dir.join("demo.log"))?
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let cmd = top_command(&socket)?;
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        "-s",
+        "top",
+        "env",
+        "PS1=$ ",
+        "sh",
+    ])?;
+    tmux.keys(&[&format!("{cmd}; echo top-exited=$?"), "Enter"])?;
+
+    // All three demo slices, alice not yet capped (her 16 MB budget takes ~30 s at 400 kB/s).
+    let first = tmux.wait_for("the demo slices", |s| {
+        ["alice", "bob", "carol"].iter().all(|n| s.contains(n))
+    })?;
+    let alice_line = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("alice") && l.contains("4001"))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(!alice_line(&first).contains("CAPPED"), "{first}");
+    let capped = tmux.wait_up_to(Duration::from_secs(90), "alice CAPPED", |s| {
+        alice_line(s).contains("CAPPED")
+    })?;
+    eprintln!("alice capped after {:?}:\n{capped}", started.elapsed());
+    let status = bwmon::status::fetch(&socket, Duration::from_secs(2))?;
+    let alice = status
+        .slices
+        .iter()
+        .find(|v| v.name == "alice")
+        .context("alice in status")?;
+    assert!(alice.capped && alice.bytes >= alice.threshold, "{alice:?}");
+
+    // Sort by name.
+    tmux.keys(&["2"])?;
+    let s = tmux.wait_for("sorted by name", |s| s.contains("Slice▲"))?;
+    assert!(
+        line_of(&s, "alice") < line_of(&s, "bob") && line_of(&s, "bob") < line_of(&s, "carol"),
+        "{s}"
+    );
+    // Filter on "ali", then the detail pane with the agent's explanation.
+    tmux.keys(&["/", "a", "l", "i", "Enter"])?;
+    let s = tmux.wait_for("the filter", |s| s.contains("filter \"ali\""))?;
+    assert!(!s.contains("carol") && s.contains("alice"), "{s}");
+    tmux.keys(&["Enter"])?;
+    let s = tmux.wait_for("alice's detail pane", |s| s.contains("alice xid 4001"))?;
+    assert!(s.contains("past the threshold"), "{s}");
+
+    tmux.keys(&["q"])?;
+    tmux.wait_for("the shell", |s| s.contains("top-exited=0"))?;
+    // The demo stops cleanly and removes its namespaces.
+    assert!(demo.stop()?, "demo exit status");
+    let left: Vec<_> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(&format!("-{}", demo.0.id())))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "demo namespaces left: {left:?}");
     Ok(())
 }

@@ -155,6 +155,10 @@ pub(super) fn rate(r: Option<f64>, units: UnitSystem) -> String {
 
 /// A span of seconds, at most two units: `2d3h`, `5h12m`, `4m30s`.
 pub(super) fn span(secs: u64) -> String {
+    // Beyond 99 days the exact figure is noise (and would not fit its column).
+    if secs >= 100 * 86_400 {
+        return ">99d".to_owned();
+    }
     let rounded = match secs {
         s if s >= 86_400 => s / 3600 * 3600,
         s if s >= 3600 => s / 60 * 60,
@@ -428,4 +432,19 @@ pub fn to_text(buf: &Buffer) -> Vec<String> {
             line.trim_end().to_owned()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::span;
+
+    #[test]
+    fn spans_are_rounded_and_capped() {
+        assert_eq!(span(59), "59s");
+        assert_eq!(span(3 * 3600 + 125), "3h2m");
+        assert_eq!(span(86_400 + 3600 + 59), "1d1h");
+        assert_eq!(span(99 * 86_400), "99d");
+        assert_eq!(span(100 * 86_400), ">99d");
+        assert_eq!(span(u64::MAX), ">99d");
+    }
 }
