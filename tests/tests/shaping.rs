@@ -425,3 +425,37 @@ fn shared_exempt_class_until_the_slice_is_limited() -> Result<()> {
     );
     Ok(())
 }
+
+/// The reader asks each HTB qdisc for its classes (one dump of all classes is quadratic in the
+/// kernel); it must still see every class `tc class show` lists, across shards.
+#[test]
+fn per_qdisc_class_dumps_see_every_class_tc_lists() -> Result<()> {
+    let pair = NetnsPair::new("perq")?;
+    // Shards of 4 slices: 10 slices span three normal and three exempt shard qdiscs.
+    let mut s = shaper(
+        &pair,
+        config(10 * MBIT, 100 * MBIT),
+        ClassAllocator::new(4)?,
+    )?;
+    let slices: Vec<_> = (1001..1011).map(|xid| slice(xid, MBIT, MBIT)).collect();
+    s.sync(&slices)?;
+    let tree = s.backend_mut().read(pair.ifindex()?)?;
+    let nested = tree.qdiscs.iter().filter(|q| q.handle != ROOT).count();
+    ensure!(nested >= 6, "{nested} nested qdiscs");
+    let out = std::process::Command::new("tc")
+        .args(["-n", &pair.a, "class", "show", "dev", "bw0"])
+        .output()?;
+    ensure!(out.status.success(), "tc class show");
+    let mut listed: Vec<String> = String::from_utf8(out.stdout)?
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect();
+    let mut read: Vec<String> = tree.classes.iter().map(|c| c.classid.to_string()).collect();
+    listed.sort();
+    read.sort();
+    ensure!(listed.len() > 20, "{listed:?}");
+    assert_eq!(read, listed);
+    // And a re-sync from that reading changes nothing.
+    ensure!(s.sync(&slices)?.ops() == 0, "adopted as it is");
+    Ok(())
+}

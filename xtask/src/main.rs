@@ -167,6 +167,8 @@ fn bench(root: &Path, filter: Option<&str>) -> Result<()> {
         ("bwmon-tests", "accounting"),
         ("bwmon", "policy"),
         ("bwmon", "shaping"),
+        ("bwmon", "agent"),
+        ("bwmon", "top"),
     ];
     let manifest_has = |package: &str, bench: &str| {
         let dir = if package == "bwmon" { "bwmon" } else { "tests" };

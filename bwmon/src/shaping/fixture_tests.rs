@@ -210,6 +210,13 @@ fn received(text: &str, msg_type: u16) -> Vec<Vec<u8>> {
 }
 
 #[test]
+fn class_dump_request_for_one_qdisc_matches_tc() {
+    let tc = one(include_str!("testdata/class_dump_request.hex"));
+    let ours = htb::dump_request(Vec::new(), 0, nl::RTM_GETTCLASS, IFINDEX, Handle::new(1, 0));
+    assert_same(ours, &tc);
+}
+
+#[test]
 fn class_dump_decodes_like_tc_prints_it() {
     // testdata/class_dump.txt is tc's own rendering of the same dump.
     let mut classes: Vec<_> = received(include_str!("testdata/class_dump.hex"), nl::RTM_NEWTCLASS)

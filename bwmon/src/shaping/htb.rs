@@ -282,10 +282,18 @@ pub fn filter_bpf(buf: Vec<u8>, seq: u32, ifindex: u32, f: &BpfFilter, fd: i32) 
     w.finish()
 }
 
-/// A dump request (`RTM_GETQDISC` or `RTM_GETTCLASS`) for one interface.
-pub fn dump_request(buf: Vec<u8>, seq: u32, msg_type: u16, ifindex: u32) -> Vec<u8> {
+/// A dump request (`RTM_GETQDISC` or `RTM_GETTCLASS`) for one interface; for classes,
+/// `parent` = a qdisc's handle limits the dump to that qdisc's classes (`Handle(0)`: all).
+pub fn dump_request(
+    buf: Vec<u8>,
+    seq: u32,
+    msg_type: u16,
+    ifindex: u32,
+    parent: Handle,
+) -> Vec<u8> {
     let tc = TcMsg {
         ifindex,
+        parent: parent.0,
         ..TcMsg::default()
     };
     let flags = nl::NLM_F_REQUEST | nl::NLM_F_DUMP;

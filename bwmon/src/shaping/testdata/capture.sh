@@ -33,6 +33,7 @@ ip netns exec $NS ping -c 2 -w 2 169.254.1.1 >/dev/null 2>&1 || true
 tc -n $NS filter del dev bw0 parent 1: prio 1
 tc -n $NS -s class show dev bw0 > class_dump.txt
 hex class_dump.hex read -s class show dev bw0
+hex class_dump_request.hex write class show dev bw0 parent 1:
 tc -n $NS -s qdisc show dev bw0 > qdisc_dump.txt
 hex qdisc_dump.hex read -s qdisc show dev bw0
 hex class_del.hex write class del dev bw0 classid 1:10
