@@ -71,10 +71,15 @@ enum Command {
         #[arg(default_value = config::DEFAULT_CONFIG_PATH)]
         file: PathBuf,
     },
-    /// Remove everything bwmon pinned (and so attached) under a bpffs directory.
+    /// Remove bwmon from the node: the HTB tree of each configured interface (only if it is
+    /// bwmon's), then everything pinned (and so attached) under the bpffs directory. Stop the
+    /// agent first.
     Teardown {
-        #[arg(long, default_value = "/sys/fs/bpf/bwmon")]
-        pin_dir: PathBuf,
+        #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// The bpffs directory (overrides the config's `bpf_pin_dir`).
+        #[arg(long)]
+        pin_dir: Option<PathBuf>,
     },
 }
 
@@ -157,7 +162,20 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
-        Command::Teardown { pin_dir } => {
+        Command::Teardown { config, pin_dir } => {
+            let config = if config.exists() {
+                config::check_file(&config).map_err(|e| anyhow::anyhow!("{e}"))?
+            } else {
+                config::Config::default()
+            };
+            for iface in &config.interfaces {
+                if bwmon::shaping::remove_tree(iface)
+                    .with_context(|| format!("removing the HTB tree of {iface}"))?
+                {
+                    println!("removed bwmon's HTB tree from {iface}");
+                }
+            }
+            let pin_dir = pin_dir.unwrap_or(config.bpf_pin_dir);
             let removed = accounting::teardown(&pin_dir)?;
             println!(
                 "removed {removed} pinned objects from {}",

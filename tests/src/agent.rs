@@ -81,8 +81,11 @@ impl Agent {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns])
+        // nsenter (not `ip netns exec`, which remounts /sys and so hides the host's bpffs): the
+        // agent pins into the test's directory on the real bpffs, as under systemd, so its
+        // program and counters outlive it.
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.ns))
             .arg(bwmon_bin()?)
             .args(["run", "--config"])
             .arg(self.dir.path().join("bwmon.toml"))
@@ -146,6 +149,18 @@ impl Agent {
             bail!("kill: {}", std::io::Error::last_os_error());
         }
         Ok(())
+    }
+
+    /// SIGTERM, then waits for the agent to exit; returns whether it exited successfully.
+    pub fn stop(&mut self) -> Result<bool> {
+        self.signal(libc::SIGTERM)?;
+        let mut child = self.child.take().context("agent not running")?;
+        Ok(child.wait()?.success())
+    }
+
+    /// The agent's config file.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("bwmon.toml")
     }
 
     /// kill -9, then start again with the same files.

@@ -218,3 +218,41 @@ fn the_metrics_endpoint_agrees_with_status() -> Result<()> {
     assert!(syncs >= 1.0, "{syncs} syncs");
     Ok(())
 }
+
+#[test]
+fn teardown_after_stop_removes_the_tree_and_the_pins() -> Result<()> {
+    let pair = Pair::new("td1")?;
+    let mut agent = Agent::start(&pair.a, CONFIG, SLICES)?;
+    let qdiscs = || -> Result<String> {
+        let out = std::process::Command::new("tc")
+            .args(["-n", pair.a.name(), "qdisc", "show", "dev", "veth0"])
+            .output()?;
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    assert!(qdiscs()?.contains("htb 1: root"), "{}", qdiscs()?);
+    assert!(agent.stop()?, "clean exit");
+    // Stopping leaves accounting and shaping in place (a restart adopts them)...
+    assert!(qdiscs()?.contains("htb 1: root"));
+    assert!(agent.pins.path().exists());
+    // ... teardown removes both.
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", pair.a.name()))
+        .arg(bwmon_tests::agent::bwmon_bin()?)
+        .arg("teardown")
+        .arg("--config")
+        .arg(agent.config_file())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("removed bwmon's HTB tree from veth0"),
+        "{stdout}"
+    );
+    assert!(!qdiscs()?.contains("htb"), "{}", qdiscs()?);
+    assert!(!agent.pins.path().exists(), "pins removed");
+    Ok(())
+}

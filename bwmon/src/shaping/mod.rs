@@ -30,6 +30,8 @@ pub enum ShapingError {
     Alloc(#[from] AllocError),
     #[error("netlink socket: {0}")]
     Socket(#[source] std::io::Error),
+    #[error("interface {iface} does not exist")]
+    NoInterface { iface: String },
     #[error("malformed netlink {0}")]
     Malformed(&'static str),
     /// The kernel refused operation `index` (`op` describes it); `failed` operations of the
@@ -42,6 +44,22 @@ pub enum ShapingError {
         message: String,
         failed: usize,
     },
+}
+
+/// Removes bwmon's HTB tree from interface `iface` (in this network namespace), leaving any
+/// other root qdisc alone. Returns whether there was a tree to remove.
+pub fn remove_tree(iface: &str) -> Result<bool, ShapingError> {
+    let name = std::ffi::CString::new(iface).map_err(|_| ShapingError::NoInterface {
+        iface: iface.to_owned(),
+    })?;
+    // SAFETY: a NUL-terminated name.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        return Err(ShapingError::NoInterface {
+            iface: iface.to_owned(),
+        });
+    }
+    executor::teardown(&mut netlink::NetlinkBackend::new()?, index)
 }
 
 #[cfg(test)]
