@@ -7,7 +7,8 @@
 //! `SAMPLES` steady-state syncs, and its VmRSS / VmHWM from /proc. The baseline is the same agent
 //! with no slices (only `root` and `default`), run in the same process.
 //!
-//! `cargo bench -p bwmon --bench agent` (as root). `BWMON_BENCH_SLICES=1000,30000` sets the sizes.
+//! `cargo bench -p bwmon --bench agent` (as root). `BWMON_BENCH_SLICES=1000,30000` sets the sizes;
+//! `BWMON_BENCH_EXEMPT_CLASSES=when_limited` sets the config's `exempt_classes`.
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -101,8 +102,11 @@ fn measure(slices: usize) -> Result<Figures> {
         d.join("slices.json"),
         format!(r#"{{"slices": [{}]}}"#, list.join(",\n")),
     )?;
+    let exempt_classes =
+        std::env::var("BWMON_BENCH_EXEMPT_CLASSES").unwrap_or_else(|_| "per_slice".into());
     let config = format!(
         "interfaces = [\"veth0\"]\nsync_interval = \"1s\"\nmax_slices = {}\n\
+         exempt_classes = \"{exempt_classes}\"\n\
          slices_file = \"{d}/slices.json\"\nstate_dir = \"{d}/state\"\n\
          control_socket = \"{d}/control.sock\"\nbpf_pin_dir = \"/sys/fs/bpf/{ns}\"\n",
         (slices + 16).next_power_of_two().max(1024),

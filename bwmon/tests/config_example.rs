@@ -109,7 +109,7 @@ fn the_example_parses_and_its_default_values_are_the_defaults() {
 #[test]
 fn the_example_documents_every_key_and_no_other() {
     let all = serialized_keys(&config_with_every_key());
-    assert_eq!(all.len(), 15 + 10 + 10 + 1 + 1, "{all:?}");
+    assert_eq!(all.len(), 16 + 10 + 10 + 1 + 1, "{all:?}");
     let documented = documented_keys(&example_text());
     assert_eq!(documented, all);
 }

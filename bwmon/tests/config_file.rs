@@ -1,5 +1,7 @@
 //! The config file: values, defaults, and errors that name file, line, column and field.
-use bwmon::config::{Config, ConfigError, EmailTransport, SliceIdMode, SmtpTls, check_file};
+use bwmon::config::{
+    Config, ConfigError, EmailTransport, ExemptClassMode, SliceIdMode, SmtpTls, check_file,
+};
 use bwmon::units::{Rate, UnitSystem};
 use std::path::Path;
 use std::time::Duration;
@@ -55,6 +57,7 @@ max_slices = 1000
 dense_xids = 4096
 hostname = "node1.example.org"
 units = "iec"
+exempt_classes = "when_limited"
 
 [defaults]
 net_max_kbyte = 1000
@@ -99,6 +102,7 @@ fn every_key_is_read() {
     assert_eq!((c.max_slices, c.dense_xids), (1000, 4096));
     assert_eq!(c.hostname.as_deref(), Some("node1.example.org"));
     assert_eq!(c.units, UnitSystem::Iec);
+    assert_eq!(c.exempt_classes, ExemptClassMode::WhenLimited);
     assert_eq!(c.defaults.net_max_kbyte, Some(1000));
     assert_eq!(c.defaults.net_thresh_kbyte, Some(800));
     assert_eq!(c.defaults.net_max_rate, Some(5000));

@@ -240,6 +240,12 @@ fn choices_paths_and_ranges_are_checked() {
     );
     assert_problem("units = \"binary\"", "1:9", "units", "expected si or iec");
     assert_problem(
+        "exempt_classes = \"never\"",
+        "1:18",
+        "exempt_classes",
+        "expected per_slice or when_limited",
+    );
+    assert_problem(
         "state_dir = \"var/lib\"",
         "1:13",
         "state_dir",

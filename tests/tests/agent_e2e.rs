@@ -242,3 +242,103 @@ fn a_deleted_and_recreated_slice_keeps_its_usage_and_a_restart_keeps_usage_and_c
     );
     Ok(())
 }
+
+/// With `exempt_classes = "when_limited"` a slice's exempt packets share one class until its
+/// exempt budget's threshold is passed; then it gets a class of its own with the capped ceiling,
+/// and its exempt packets are steered into it.
+#[test]
+fn when_limited_a_slice_gets_its_own_exempt_class_once_capped() -> Result<()> {
+    const EXEMPT_UID: u32 = 4001;
+    /// net_i2_max_kbyte 2000: exempt threshold 80% = 1,638,400 bytes.
+    const EXEMPT_THRESHOLD: u64 = 2000 * 1024 * 8 / 10;
+    let pair = Pair::new("ag4")?;
+    let config = format!(
+        "{CONFIG}exempt_prefixes = [\"{}/32\"]\nexempt_classes = \"when_limited\"\n",
+        addr::B4_EXTRA
+    );
+    let slices = r#"{"slices": [{"name": "alice", "xid": 4001, "attributes": {"net_i2_max_kbyte": 2000}},
+                                {"name": "bob", "xid": 4002}]}"#;
+    let agent = Agent::start(&pair.a, &config, slices)?;
+    let exempt_dst = SocketAddr::new(addr::B4_EXTRA.parse()?, 9);
+    let ifindex = pair.a.ifindex("veth0")?;
+    let read = || {
+        pair.a
+            .run_in(move || Ok(NetlinkBackend::new()?.read(ifindex)?))
+    };
+    let alloc = || -> Result<ClassAllocator> {
+        Ok(serde_json::from_slice(&std::fs::read(
+            agent.dir.path().join("state/classes-veth0.json"),
+        )?)?)
+    };
+    let own = alloc()?.classes(EXEMPT_UID).context("alice's ids")?.exempt;
+    let before = read()?;
+    assert!(
+        before.classes.iter().all(|c| c.classid != own),
+        "no exempt class of her own while unlimited"
+    );
+    let shared = before
+        .classes
+        .iter()
+        .find(|c| c.classid == bwmon::shaping::tree::SHARED_EXEMPT_CLASS)
+        .context("the shared exempt class")?;
+    let shared_bytes = shared.stats.bytes;
+
+    // Just past the exempt threshold (so that little waits in her capped queue): capped, and a
+    // class of her own appears with that ceiling.
+    let send = |n, payload, over| {
+        traffic::udp_paced_lossy_as(&pair.a, EXEMPT_UID, exempt_dst, payload, n, over)
+    };
+    let mut sent = send(
+        (EXEMPT_THRESHOLD / FRAME) as usize,
+        1000,
+        Duration::from_secs(2),
+    )?;
+    while sent as u64 * FRAME <= EXEMPT_THRESHOLD {
+        sent += send(1, 1000, Duration::ZERO)?;
+    }
+    let snap = agent.wait_for(Duration::from_secs(5), |s| {
+        slice(s, "alice").is_some_and(|a| a.exempt_capped)
+    })?;
+    let alice = slice(&snap, "alice").context("alice")?;
+    assert!(!alice.capped, "the normal class is untouched");
+    let after = read()?;
+    let shared_after = after
+        .classes
+        .iter()
+        .find(|c| c.classid == bwmon::shaping::tree::SHARED_EXEMPT_CLASS)
+        .context("the shared exempt class")?;
+    assert!(
+        shared_after.stats.bytes > shared_bytes,
+        "her exempt packets went through the shared class until she was capped"
+    );
+    let class = after
+        .classes
+        .iter()
+        .find(|c| c.classid == own)
+        .context("her own exempt class once capped")?;
+    let htb = class.htb.as_ref().context("an HTB class")?;
+    assert!(
+        htb.ceil.abs_diff(alice.exempt_ceil_bps / 8) <= 1,
+        "kernel ceil {} B/s vs status {} bit/s",
+        htb.ceil,
+        alice.exempt_ceil_bps
+    );
+    // Her next exempt packets are steered into it.
+    let counted = class.stats.bytes;
+    // Small datagrams: within the class's burst, they leave at once despite its low ceiling.
+    assert_eq!(send(20, 100, Duration::ZERO)?, 20);
+    std::thread::sleep(Duration::from_millis(300));
+    let later = read()?;
+    let class = later
+        .classes
+        .iter()
+        .find(|c| c.classid == own)
+        .context("her exempt class")?;
+    assert!(
+        class.stats.bytes > counted,
+        "steered into her own class: {} -> {} bytes",
+        counted,
+        class.stats.bytes
+    );
+    Ok(())
+}

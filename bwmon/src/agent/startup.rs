@@ -8,7 +8,7 @@ use std::{
 use super::{Command, core, health::HealthBook, notify::MailNotifier, slots::Slots, unix_now};
 use crate::{
     accounting::{Accounting, AccountingError, Options},
-    config::{Config, SliceIdMode},
+    config::{Config, ExemptClassMode, SliceIdMode},
     ledger::{Ledger, LoadOutcome},
     policy::Policy,
     shaping::{ExemptClasses, Shaper, TreeConfig, netlink::NetlinkBackend},
@@ -143,7 +143,10 @@ pub fn build_core(setup: Setup, mail: crate::mail::MailSender) -> Result<core::C
             bwcap: config.node_cap.bits_per_sec(),
             bwmax: config.hardware_max.bits_per_sec(),
             leaf: None,
-            exempt_classes: ExemptClasses::PerSlice,
+            exempt_classes: match config.exempt_classes {
+                ExemptClassMode::PerSlice => ExemptClasses::PerSlice,
+                ExemptClassMode::WhenLimited => ExemptClasses::WhenLimited,
+            },
         };
         let mut shaper = Shaper::new(backend, index, tree, alloc);
         let shard = acc.classifier_mut(bwmon_common::SHARD_CLASSIFIER_NAME)?;

@@ -64,6 +64,8 @@ pub struct Config {
     pub hostname: Option<String>,
     /// Prefixes used when displaying rates and volumes. Default: `si`.
     pub units: UnitSystem,
+    /// When a slice gets an HTB class of its own for exempt traffic. Default: `per_slice`.
+    pub exempt_classes: ExemptClassMode,
     /// Node-wide slice attributes, overridden per slice. Default: all unset (built-in defaults).
     pub defaults: Attributes,
     pub email: EmailConfig,
@@ -140,6 +142,18 @@ impl EmailConfig {
             .as_ref()
             .map(|pattern| pattern.replace("{slice}", slice))
     }
+}
+
+/// `exempt_classes`: when a slice's exempt traffic gets its own HTB class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExemptClassMode {
+    /// Always: exempt traffic is shared between slices by their shares (the seed's layout).
+    #[default]
+    PerSlice,
+    /// Only while the slice's exempt ceiling is limited; until then all slices' exempt packets
+    /// share one class. Half the classes: for nodes with tens of thousands of slices.
+    WhenLimited,
 }
 
 /// `email.transport`.
@@ -227,6 +241,7 @@ impl Default for Config {
             dense_xids: 65_536,
             hostname: None,
             units: UnitSystem::default(),
+            exempt_classes: ExemptClassMode::default(),
             defaults: Attributes::default(),
             email: EmailConfig::default(),
             metrics: MetricsConfig::default(),

@@ -24,6 +24,7 @@ pub(super) struct RawConfig {
     pub dense_xids: Option<i64>,
     pub hostname: Option<String>,
     pub units: Option<String>,
+    pub exempt_classes: Option<String>,
     pub defaults: Option<Attributes>,
     pub email: Option<RawEmail>,
     pub metrics: Option<RawMetrics>,

@@ -5,7 +5,7 @@ use super::checks::{
 };
 use super::diag::{FieldPath, Findings};
 use super::raw::{RawConfig, RawEmail, Scalar};
-use super::{Config, EmailConfig, EmailTransport, SliceIdMode, SmtpTls};
+use super::{Config, EmailConfig, EmailTransport, ExemptClassMode, SliceIdMode, SmtpTls};
 use crate::units::{Rate, UnitSystem, format_duration, parse_duration};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -157,6 +157,17 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Findings> {
             "si" => config.units = UnitSystem::Si,
             "iec" => config.units = UnitSystem::Iec,
             _ => f.push(&root.key("units"), choice_error(&units, "si or iec")),
+        }
+    }
+
+    if let Some(mode) = raw.exempt_classes {
+        match mode.as_str() {
+            "per_slice" => config.exempt_classes = ExemptClassMode::PerSlice,
+            "when_limited" => config.exempt_classes = ExemptClassMode::WhenLimited,
+            _ => f.push(
+                &root.key("exempt_classes"),
+                choice_error(&mode, "per_slice or when_limited"),
+            ),
         }
     }
 
