@@ -4,75 +4,35 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bwmon::status::{Health, Node, SCHEMA_VERSION, SliceView, Snapshot, rfc3339};
+use bwmon::status::{SliceView, Snapshot};
 use bwmon::top::model::{Model, Sort, SortColumn};
 use bwmon::top::state::UiState;
 use bwmon::top::view;
 use ratatui::{Terminal, backend::TestBackend};
 
-const T0: u64 = 1_796_169_600;
+#[path = "../tests/top_fixture/mod.rs"]
+mod top_fixture;
+use top_fixture::T0;
+
 const RUNS: u64 = 9;
 
+/// Slice `i` after `k` seconds: a pseudo-random usage, some past the threshold.
 fn slice(i: u64, k: u64) -> SliceView {
     let x = i.wrapping_mul(6_364_136_223_846_793_005).rotate_left(17);
     let sent = (x % 5_000_000) * k;
     let bytes = x % 12_000_000_000 + sent;
     SliceView {
-        name: format!("pl_slice{i:06}"),
-        xid: 1000 + i as u32,
-        bytes,
         exempt_bytes: sent / 4,
-        byte_limit: 10_000_000_000,
-        exempt_byte_limit: 20_000_000_000,
-        threshold: 8_000_000_000,
-        exempt_threshold: 16_000_000_000,
-        ceil_bps: 100_000_000,
-        exempt_ceil_bps: 1_000_000_000,
         capped: bytes >= 8_000_000_000,
-        exempt_capped: false,
-        period_start: rfc3339(T0),
-        period_end: rfc3339(T0 + 86_400),
-        period_start_unix: T0,
-        period_end_unix: T0 + 86_400,
-        notified: false,
-        sent_bytes: sent,
         sent_exempt_bytes: sent / 4,
+        ..top_fixture::slice(&format!("pl_slice{i:06}"), 1000 + i as u32, bytes, sent)
     }
 }
 
 fn snapshot(n: u64, k: u64) -> Snapshot {
-    let now = T0 + 3600 + k;
-    Snapshot {
-        schema: SCHEMA_VERSION,
-        now: rfc3339(now),
-        now_unix: now,
-        node: Node {
-            hostname: "bench".to_owned(),
-            interfaces: vec!["eth0".to_owned()],
-            node_cap_bps: 1_000_000_000,
-            hardware_max_bps: 10_000_000_000,
-            period_secs: 86_400,
-            sync_interval_ms: 1000,
-            units: "si".to_owned(),
-            slice_id: "uid".to_owned(),
-        },
-        agent: Health {
-            version: "0.1.0".to_owned(),
-            pid: 1,
-            started: rfc3339(T0),
-            last_sync: Some(rfc3339(now)),
-            last_sync_unix: Some(now),
-            sync_ms: 1.0,
-            syncs: k,
-            errors: 0,
-            last_error: None,
-            ledger_problem: None,
-            slice_list_problem: None,
-            mail_queue: 0,
-        },
-        slices: (0..n).map(|i| slice(i, k)).collect(),
-        dead: Vec::new(),
-    }
+    let mut s = top_fixture::snapshot(T0 + 3600 + k, (0..n).map(|i| slice(i, k)).collect());
+    s.agent.syncs = k;
+    s
 }
 
 /// Median times of (snapshot → model update, sort change, one frame drawn), milliseconds.

@@ -15,83 +15,42 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use bwmon::status::{
-    Health, Node, Request, Response, SCHEMA_VERSION, SliceView, Snapshot, rfc3339,
-};
+use bwmon::status::{Request, Response, SliceView, Snapshot};
 
-const T0: u64 = 1_796_169_600;
-const GB: u64 = 1_000_000_000;
+#[path = "../../bwmon/tests/top_fixture/mod.rs"]
+mod top_fixture;
+use top_fixture::{GB, T0};
+
 const MB: u64 = 1_000_000;
 
+/// The fixture's slice, capped (20 Mbit/s, notified) once past its 8 GB threshold.
 fn slice(name: &str, xid: u32, bytes: u64, sent: u64) -> SliceView {
-    let threshold = 8 * GB;
+    let capped = bytes >= 8 * GB;
     SliceView {
-        name: name.to_owned(),
-        xid,
-        bytes,
-        exempt_bytes: 0,
-        byte_limit: 10 * GB,
-        exempt_byte_limit: 20 * GB,
-        threshold,
-        exempt_threshold: 16 * GB,
-        ceil_bps: if bytes >= threshold {
-            20 * MB
-        } else {
-            1000 * MB
-        },
+        ceil_bps: if capped { 20 * MB } else { 1000 * MB },
         exempt_ceil_bps: 1000 * MB,
-        capped: bytes >= threshold,
-        exempt_capped: false,
-        period_start: rfc3339(T0),
-        period_end: rfc3339(T0 + 86_400),
-        period_start_unix: T0,
-        period_end_unix: T0 + 86_400,
-        notified: bytes >= threshold,
-        sent_bytes: sent,
-        sent_exempt_bytes: 0,
+        capped,
+        notified: capped,
+        ..top_fixture::slice(name, xid, bytes, sent)
     }
 }
 
 /// The agent's state after `k` syncs (one simulated second each): pl_hot sends 100 MB/s from
 /// 7.5 GB and crosses its 8 GB threshold at the 5th.
 fn snapshot(k: u64) -> Snapshot {
-    let now = T0 + 3600 + k;
-    Snapshot {
-        schema: SCHEMA_VERSION,
-        now: rfc3339(now),
-        now_unix: now,
-        node: Node {
-            hostname: "tmux-test-node".to_owned(),
-            interfaces: vec!["eth0".to_owned()],
-            node_cap_bps: 1000 * MB,
-            hardware_max_bps: 10_000 * MB,
-            period_secs: 86_400,
-            sync_interval_ms: 100,
-            units: "si".to_owned(),
-            slice_id: "uid".to_owned(),
-        },
-        agent: Health {
-            version: "0.1.0".to_owned(),
-            pid: 1,
-            started: rfc3339(T0),
-            last_sync: Some(rfc3339(now)),
-            last_sync_unix: Some(now),
-            sync_ms: 1.0,
-            syncs: k,
-            errors: 0,
-            last_error: None,
-            ledger_problem: None,
-            slice_list_problem: None,
-            mail_queue: 0,
-        },
-        slices: vec![
+    let mut s = top_fixture::snapshot(
+        T0 + 3600 + k,
+        vec![
             slice("pl_web", 510, 2 * GB + k * 10 * MB, k * 10 * MB),
             slice("pl_hot", 511, 7_500 * MB + k * 100 * MB, k * 100 * MB),
             slice("pl_cdn", 512, 5 * GB + k * MB, k * MB),
             slice("pl_idle", 513, GB, 0),
         ],
-        dead: Vec::new(),
-    }
+    );
+    s.node.hostname = "tmux-test-node".to_owned();
+    s.node.sync_interval_ms = 100;
+    s.agent.syncs = k;
+    s
 }
 
 /// The fake agent: serves `snapshot(k)` with `k` counting status requests; stops when dropped.
@@ -183,6 +142,27 @@ impl Tmux {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// A shell in a `width`x`height` window running `bwmon top` on `socket`, which prints
+    /// `top-exited=STATUS` when top exits.
+    fn start_top(&self, socket: &Path, width: u16, height: u16) -> Result<()> {
+        let (w, h) = (width.to_string(), height.to_string());
+        self.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "-s",
+            "top",
+            "env",
+            "PS1=$ ",
+            "sh",
+        ])?;
+        let cmd = top_command(socket)?;
+        self.keys(&[&format!("{cmd}; echo top-exited=$?"), "Enter"])
+    }
+
     fn keys(&self, keys: &[&str]) -> Result<()> {
         let mut args = vec!["send-keys", "-t", "top"];
         args.extend_from_slice(keys);
@@ -243,21 +223,7 @@ fn top_in_a_real_terminal_follows_the_agent_and_restores_the_terminal() -> Resul
     let tmux = Tmux::new("top")?;
     let socket = tmux.dir.join("control.sock");
     let _agent = FakeAgent::start(&socket)?;
-    let cmd = top_command(&socket)?;
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-s",
-        "top",
-        "env",
-        "PS1=$ ",
-        "sh",
-    ])?;
-    tmux.keys(&[&format!("{cmd}; echo top-exited=$?"), "Enter"])?;
+    tmux.start_top(&socket, 120, 40)?;
 
     // Live data, then pl_hot crossing its threshold and shown as CAPPED.
     tmux.wait_for("the table", |s| {
@@ -370,21 +336,7 @@ fn top_on_the_demo_agent_shows_alice_capped_after_she_crosses_her_threshold() ->
         }
         thread::sleep(Duration::from_millis(100));
     }
-    let cmd = top_command(&socket)?;
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        "-s",
-        "top",
-        "env",
-        "PS1=$ ",
-        "sh",
-    ])?;
-    tmux.keys(&[&format!("{cmd}; echo top-exited=$?"), "Enter"])?;
+    tmux.start_top(&socket, 120, 30)?;
 
     // All three demo slices, alice not yet capped (her 16 MB budget takes ~30 s at 400 kB/s).
     let first = tmux.wait_for("the demo slices", |s| {
