@@ -221,7 +221,7 @@ impl Core {
         }
         let decisions = self.policy.sync(now, &inputs);
         for event in &decisions.events {
-            tracing::info!(event = %serde_json::to_string(event).unwrap_or_default(), "policy");
+            tracing::info!("{event}");
         }
         decisions
     }

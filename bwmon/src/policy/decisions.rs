@@ -117,3 +117,153 @@ pub enum Event {
     /// The slice list named a slice twice: the later entries were ignored.
     DuplicateSlice { name: String, xid: u32 },
 }
+
+impl std::fmt::Display for Event {
+    /// One line for the journal, naming the slice.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::format::{format_bytes, format_rate, format_time};
+        let used = |u: &PerClass<u64>| {
+            format!(
+                "{} normal, {} exempt",
+                format_bytes(u.normal),
+                format_bytes(u.exempt)
+            )
+        };
+        match self {
+            Event::NewSlice { name, xid } => write!(f, "slice {name} (xid {xid}) is new"),
+            Event::Restored {
+                name,
+                xid,
+                used: u,
+                period_start,
+            } => write!(
+                f,
+                "slice {name} (xid {xid}) came back and keeps its usage ({}) of the period \
+                 since {}",
+                used(u),
+                format_time(*period_start)
+            ),
+            Event::Died { name, xid } => write!(
+                f,
+                "slice {name} (xid {xid}) left the slice list; its usage is kept until its \
+                 period ends"
+            ),
+            Event::DeadExpired { name } => {
+                write!(f, "deleted slice {name}: its period ended, record dropped")
+            }
+            Event::PeriodReset {
+                name,
+                used: u,
+                new_start,
+            } => write!(
+                f,
+                "slice {name}: period ended having used {}; new period from {}, ceilings back \
+                 to their maximum",
+                used(u),
+                format_time(*new_start)
+            ),
+            Event::CounterBackwards {
+                name,
+                class,
+                last,
+                now,
+            } => write!(
+                f,
+                "slice {name}: the kernel's {} counter went back from {last} to {now} (maps \
+                 re-created?); usage kept",
+                class.label()
+            ),
+            Event::XidChanged { name, old, new } => write!(
+                f,
+                "slice {name}: xid changed from {old} to {new}; usage kept"
+            ),
+            Event::Capped {
+                name,
+                class,
+                used,
+                ceil_bps,
+            } => write!(
+                f,
+                "slice {name} capped: {} used in its {} class, ceiling now {}/s",
+                format_bytes(*used),
+                class.label(),
+                format_rate(*ceil_bps)
+            ),
+            Event::ClockBackwards { by_secs } => write!(
+                f,
+                "the clock went back {by_secs} s since the last sync; periods shifted back as much"
+            ),
+            Event::DuplicateSlice { name, xid } => write!(
+                f,
+                "slice {name} (xid {xid}) is listed twice; the later entries are ignored"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_reads_as_a_line_naming_its_slice() {
+        let used = PerClass::new(6_000_000_000, 1_000);
+        let name = || "web".to_owned();
+        let events = [
+            Event::NewSlice {
+                name: name(),
+                xid: 7,
+            },
+            Event::Restored {
+                name: name(),
+                xid: 7,
+                used,
+                period_start: 0,
+            },
+            Event::Died {
+                name: name(),
+                xid: 7,
+            },
+            Event::DeadExpired { name: name() },
+            Event::PeriodReset {
+                name: name(),
+                used,
+                new_start: 86_400,
+            },
+            Event::CounterBackwards {
+                name: name(),
+                class: Class::Exempt,
+                last: 9,
+                now: 1,
+            },
+            Event::XidChanged {
+                name: name(),
+                old: 7,
+                new: 8,
+            },
+            Event::Capped {
+                name: name(),
+                class: Class::Normal,
+                used: 6_000_000_000,
+                ceil_bps: 1_500_000,
+            },
+            Event::DuplicateSlice {
+                name: name(),
+                xid: 7,
+            },
+        ];
+        for event in &events {
+            let line = event.to_string();
+            assert!(line.contains("web") && !line.contains('\n'), "{line}");
+        }
+        assert_eq!(
+            events[7].to_string(),
+            "slice web capped: 6.0 GB used in its normal class, ceiling now 1.5Mbit/s"
+        );
+        assert!(
+            Event::ClockBackwards { by_secs: 5 }
+                .to_string()
+                .contains("went back 5 s")
+        );
+    }
+}
