@@ -84,6 +84,7 @@ fn a_large_terminal_shows_every_column_and_the_header() {
         "Exempt",
         "Used",
         "Budget",
+        "Ex used",
         "Ex%",
         "Ceiling",
         "State",

@@ -17,6 +17,7 @@ fn sort_name(c: SortColumn) -> &'static str {
         SortColumn::ExemptRate => "exempt rate",
         SortColumn::Used => "used",
         SortColumn::UsedPct => "budget %",
+        SortColumn::ExemptUsed => "exempt used",
         SortColumn::ExemptPct => "exempt %",
         SortColumn::Ceiling => "ceiling",
         SortColumn::State => "state",

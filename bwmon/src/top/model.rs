@@ -22,6 +22,7 @@ pub enum SortColumn {
     ExemptRate,
     Used,
     UsedPct,
+    ExemptUsed,
     ExemptPct,
     Ceiling,
     State,
@@ -31,7 +32,7 @@ pub enum SortColumn {
 
 impl SortColumn {
     /// All columns, in the order `s` cycles through them (and number keys 1–9, 0 pick them).
-    pub const ALL: [SortColumn; 11] = [
+    pub const ALL: [SortColumn; 12] = [
         SortColumn::Rate,
         SortColumn::Name,
         SortColumn::Xid,
@@ -43,6 +44,7 @@ impl SortColumn {
         SortColumn::State,
         SortColumn::Eta,
         SortColumn::PeriodLeft,
+        SortColumn::ExemptUsed,
     ];
 
     /// The next column in `ALL`.
@@ -397,6 +399,7 @@ fn compare(column: SortColumn, a: &Row, b: &Row) -> Ordering {
         SortColumn::ExemptRate => f(a.exempt_rate.unwrap_or(-1.0), b.exempt_rate.unwrap_or(-1.0)),
         SortColumn::Used => a.slice.bytes.cmp(&b.slice.bytes),
         SortColumn::UsedPct => f(a.used_pct, b.used_pct),
+        SortColumn::ExemptUsed => a.slice.exempt_bytes.cmp(&b.slice.exempt_bytes),
         SortColumn::ExemptPct => f(a.exempt_pct, b.exempt_pct),
         SortColumn::Ceiling => a.slice.ceil_bps.cmp(&b.slice.ceil_bps),
         SortColumn::State => a.state_rank().cmp(&b.state_rank()),

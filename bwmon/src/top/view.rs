@@ -25,6 +25,7 @@ enum Col {
     ExemptRate,
     Used,
     Budget,
+    ExemptUsed,
     ExemptPct,
     Ceiling,
     State,
@@ -34,13 +35,14 @@ enum Col {
 }
 
 /// Left to right.
-const ORDER: [Col; 12] = [
+const ORDER: [Col; 13] = [
     Col::Name,
     Col::Xid,
     Col::Rate,
     Col::ExemptRate,
     Col::Used,
     Col::Budget,
+    Col::ExemptUsed,
     Col::ExemptPct,
     Col::Ceiling,
     Col::State,
@@ -50,7 +52,7 @@ const ORDER: [Col; 12] = [
 ];
 
 /// Most important first: columns are dropped from the end as the terminal narrows.
-const PRIORITY: [Col; 12] = [
+const PRIORITY: [Col; 13] = [
     Col::Name,
     Col::Rate,
     Col::Budget,
@@ -62,6 +64,7 @@ const PRIORITY: [Col; 12] = [
     Col::Used,
     Col::Xid,
     Col::ExemptPct,
+    Col::ExemptUsed,
     Col::History,
 ];
 
@@ -78,6 +81,7 @@ impl Col {
             Col::ExemptRate => "Exempt",
             Col::Used => "Used",
             Col::Budget => "Budget",
+            Col::ExemptUsed => "Ex used",
             Col::ExemptPct => "Ex%",
             Col::Ceiling => "Ceiling",
             Col::State => "State",
@@ -95,6 +99,7 @@ impl Col {
             Col::ExemptRate => SortColumn::ExemptRate,
             Col::Used => SortColumn::Used,
             Col::Budget => SortColumn::UsedPct,
+            Col::ExemptUsed => SortColumn::ExemptUsed,
             Col::ExemptPct => SortColumn::ExemptPct,
             Col::Ceiling => SortColumn::Ceiling,
             Col::State => SortColumn::State,
@@ -111,6 +116,7 @@ impl Col {
                 | Col::Rate
                 | Col::ExemptRate
                 | Col::Used
+                | Col::ExemptUsed
                 | Col::ExemptPct
                 | Col::Ceiling
                 | Col::Left
@@ -123,7 +129,7 @@ impl Col {
             Col::Name => NAME_MIN,
             Col::Xid => 6,
             Col::Rate | Col::ExemptRate | Col::Ceiling => 12 + 2 * u16::from(iec),
-            Col::Used => 8 + 2 * u16::from(iec),
+            Col::Used | Col::ExemptUsed => 8 + 2 * u16::from(iec),
             Col::Budget => BAR as u16 + 5,
             Col::ExemptPct => 5,
             Col::State => 6,
@@ -240,6 +246,9 @@ fn cell(col: Col, row: &Row, model: &Model, units: UnitSystem) -> Cell<'static> 
         Col::ExemptRate => Cell::from(Line::from(rate(row.exempt_rate, units)).right_aligned()),
         Col::Used => Cell::from(Line::from(format_bytes(s.bytes, units)).right_aligned()),
         Col::Budget => Cell::from(gauge(row)),
+        Col::ExemptUsed => {
+            Cell::from(Line::from(format_bytes(s.exempt_bytes, units)).right_aligned())
+        }
         Col::ExemptPct => {
             Cell::from(Line::from(format!("{:.0}%", row.exempt_pct.min(999.0))).right_aligned())
         }
