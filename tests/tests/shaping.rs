@@ -459,3 +459,35 @@ fn per_qdisc_class_dumps_see_every_class_tc_lists() -> Result<()> {
     ensure!(s.sync(&slices)?.ops() == 0, "adopted as it is");
     Ok(())
 }
+
+/// The backend reports progress each time the kernel answers, so a long build can feed a
+/// watchdog: building 300 slices (over 600 operations) answers in several windows.
+#[test]
+fn the_backend_reports_progress_while_building() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pair = NetnsPair::new("prog")?;
+    let answers = Arc::new(AtomicUsize::new(0));
+    let counter = answers.clone();
+    let mut backend = NetnsPair::run_in(&pair.a, || Ok(NetlinkBackend::new()?))?;
+    backend.on_progress(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    let mut s = Shaper::new(
+        backend,
+        pair.ifindex()?,
+        config(10 * MBIT, 100 * MBIT),
+        ClassAllocator::new(1024)?,
+    );
+    let slices: Vec<_> = (2000..2300).map(|xid| slice(xid, MBIT, MBIT)).collect();
+    let report = s.sync(&slices)?;
+    let answered = answers.load(Ordering::Relaxed);
+    ensure!(report.ops() > 600, "{report:?}");
+    // At least one answer per window of 128 requests, plus the dumps.
+    ensure!(
+        answered > report.ops() / 128,
+        "{answered} answers for {} ops",
+        report.ops()
+    );
+    Ok(())
+}

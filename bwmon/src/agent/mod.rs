@@ -128,15 +128,17 @@ pub fn spawn_core(
     let (snap_tx, snap_rx) = watch::channel(Arc::new(startup::empty_snapshot(&setup.config)));
     let handle = std::thread::Builder::new()
         .name("bwmon-core".into())
-        .spawn(move || match startup::build_core(setup, mail) {
-            Ok(core) => {
-                let _ = ready_tx.send(Ok(()));
-                core_loop(core, rx, snap_tx, heartbeat);
-            }
-            Err(error) => {
-                let _ = ready_tx.send(Err(error));
-            }
-        })
+        .spawn(
+            move || match startup::build_core(setup, mail, heartbeat.clone()) {
+                Ok(core) => {
+                    let _ = ready_tx.send(Ok(()));
+                    core_loop(core, rx, snap_tx, heartbeat);
+                }
+                Err(error) => {
+                    let _ = ready_tx.send(Err(error));
+                }
+            },
+        )
         .map_err(AgentError::Thread)?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok((tx, snap_rx, handle)),

@@ -108,7 +108,13 @@ pub fn load_slices(path: &Path, mode: SliceIdMode) -> Result<SliceList, String> 
     SliceList::load(path, mode, &SystemUserDb, &cgroups).map_err(|e| e.to_string())
 }
 
-pub fn build_core(setup: Setup, mail: crate::mail::MailSender) -> Result<core::Core, AgentError> {
+/// Builds the core; its netlink sockets beat `heartbeat` whenever the kernel answers, so a long
+/// first build still feeds the watchdog while a stuck one does not.
+pub fn build_core(
+    setup: Setup,
+    mail: crate::mail::MailSender,
+    heartbeat: super::Heartbeat,
+) -> Result<core::Core, AgentError> {
     let Setup { config, netns } = setup;
     if let Some(ns) = &netns {
         enter_netns(ns)?;
@@ -134,7 +140,9 @@ pub fn build_core(setup: Setup, mail: crate::mail::MailSender) -> Result<core::C
             iface: iface.clone(),
             source,
         };
-        let backend = NetlinkBackend::new().map_err(shaping_err)?;
+        let mut backend = NetlinkBackend::new().map_err(shaping_err)?;
+        let beat = heartbeat.clone();
+        backend.on_progress(move || beat.beat());
         let alloc = core::load_allocator(&config, iface).map_err(|source| AgentError::Alloc {
             iface: iface.clone(),
             source,

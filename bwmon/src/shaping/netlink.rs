@@ -24,6 +24,7 @@ pub struct NetlinkBackend {
     sock: Socket,
     seq: u32,
     rx: Vec<u8>,
+    progress: Option<Box<dyn Fn() + Send>>,
 }
 
 impl NetlinkBackend {
@@ -39,7 +40,20 @@ impl NetlinkBackend {
             sock,
             seq: 1,
             rx: Vec::with_capacity(RECV_BUF),
+            progress: None,
         })
+    }
+
+    /// Calls `f` each time the kernel answers (a window of acks, a dump buffer): a long sync,
+    /// such as building a tree of 100,000 classes, shows it is moving (the agent's watchdog).
+    pub fn on_progress(&mut self, f: impl Fn() + Send + 'static) {
+        self.progress = Some(Box::new(f));
+    }
+
+    fn progressed(&self) {
+        if let Some(f) = &self.progress {
+            f();
+        }
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -52,6 +66,7 @@ impl NetlinkBackend {
         self.sock
             .recv(&mut self.rx, 0)
             .map_err(ShapingError::Socket)?;
+        self.progressed();
         Ok(())
     }
 
