@@ -248,8 +248,12 @@ impl Core {
             .collect();
         for shaped in &mut self.shaped {
             match shaped.shaper.sync(&rates) {
-                Ok(report) if report.ops() > 0 => {
+                // Classes added or removed are news; capped ceilings move at every sync.
+                Ok(report) if report.added + report.deleted > 0 => {
                     tracing::info!(iface = %shaped.iface, ?report, "shaping changed");
+                }
+                Ok(report) if report.ops() > 0 => {
+                    tracing::debug!(iface = %shaped.iface, ?report, "ceilings adjusted");
                 }
                 Ok(_) => {}
                 Err(error) => self

@@ -219,7 +219,8 @@ impl<M: Mailer> Worker<M> {
         let result = self.mailer.send(mail).await;
         match &result {
             Ok(()) => {
-                tracing::info!(slice = %mail.slice, to = %mail.to.join(", "), "e-mail sent");
+                // The transport logs the delivery (the "log" transport logs the whole mail).
+                tracing::debug!(slice = %mail.slice, "e-mail handed over");
                 self.counters.sent.fetch_add(1, Ordering::Relaxed);
                 self.counters.pending.fetch_sub(1, Ordering::Relaxed);
             }

@@ -124,18 +124,26 @@ impl Mailer for Transport {
             return Ok(());
         }
         let message = mail.to_message(SystemTime::now())?;
-        match self {
-            Transport::Smtp(smtp) => smtp.send(message).await,
-            Transport::Sendmail { command, transport } => {
-                transport
+        let sent =
+            match self {
+                Transport::Smtp(smtp) => smtp.send(message).await,
+                Transport::Sendmail { command, transport } => transport
                     .send(message)
                     .await
                     .map_err(|source| MailError::Sendmail {
                         command: command.clone(),
                         source,
-                    })
-            }
-            Transport::Log => Ok(()),
+                    }),
+                Transport::Log => Ok(()),
+            };
+        if sent.is_ok() {
+            let via = match self {
+                Transport::Smtp(smtp) => format!("SMTP {}:{}", smtp.host, smtp.port),
+                Transport::Sendmail { command, .. } => command.display().to_string(),
+                Transport::Log => "the log".to_owned(),
+            };
+            tracing::info!(slice = %mail.slice, to = %mail.to.join(", "), %via, "e-mail sent");
         }
+        sent
     }
 }
