@@ -105,14 +105,38 @@ impl Target {
     }
 }
 
-fn main() -> Result<()> {
+/// Errors print as one line of causes (`bwmon: a: b: c`), without a backtrace.
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match execute(Cli::parse().command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bwmon: {}", one_line(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, each cause once (many messages already quote their source).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
+fn execute(command: Command) -> Result<()> {
+    match command {
         Command::Run {
             config,
             demo,
@@ -202,6 +226,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn run(config_path: &Path, demo: bool, duration: Option<Duration>) -> Result<()> {
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "bwmon run needs root (the systemd unit then limits it to CAP_BPF, CAP_NET_ADMIN, \
+             CAP_PERFMON and CAP_CHOWN)"
+        );
+    }
     let loaded = if config_path.exists() {
         Some(config::check_file(config_path).map_err(|e| anyhow::anyhow!("{e}"))?)
     } else if demo {

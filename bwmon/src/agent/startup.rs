@@ -119,6 +119,10 @@ pub fn build_core(
     if let Some(ns) = &netns {
         enter_netns(ns)?;
     }
+    // Before anything is loaded or pinned: a typo in `interfaces` leaves nothing behind.
+    for iface in &config.interfaces {
+        ifindex(iface)?;
+    }
     let now = unix_now();
     let mut health = HealthBook::new(now);
     let mut acc = Accounting::load(Options {
