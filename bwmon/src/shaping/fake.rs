@@ -20,6 +20,9 @@ pub struct FakeBackend {
     pub applied: Vec<Op>,
     /// Filters attached, with the program fd.
     pub filters: Vec<(BpfFilter, i32)>,
+    /// Dumps asked for: of the qdiscs, and of some qdisc's classes.
+    pub qdisc_reads: usize,
+    pub class_reads: usize,
     next_auto: u16,
 }
 
@@ -192,8 +195,24 @@ impl FakeBackend {
 }
 
 impl TcBackend for FakeBackend {
-    fn read(&mut self, _ifindex: u32) -> Result<KernelTree, ShapingError> {
-        Ok(self.tree.clone())
+    fn read_qdiscs(&mut self, _ifindex: u32) -> Result<Vec<QdiscInfo>, ShapingError> {
+        self.qdisc_reads += 1;
+        Ok(self.tree.qdiscs.clone())
+    }
+
+    fn read_classes(
+        &mut self,
+        _ifindex: u32,
+        parent: Handle,
+    ) -> Result<Vec<ClassInfo>, ShapingError> {
+        self.class_reads += 1;
+        Ok(self
+            .tree
+            .classes
+            .iter()
+            .filter(|c| parent.0 == 0 || c.classid.qdisc() == parent)
+            .cloned()
+            .collect())
     }
 
     fn apply(&mut self, _ifindex: u32, ops: &[Op]) -> Result<(), ShapingError> {

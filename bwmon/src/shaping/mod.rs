@@ -65,4 +65,6 @@ pub fn remove_tree(iface: &str) -> Result<bool, ShapingError> {
 #[cfg(test)]
 mod diff_tests;
 #[cfg(test)]
+mod executor_tests;
+#[cfg(test)]
 mod fixture_tests;

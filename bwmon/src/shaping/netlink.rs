@@ -7,10 +7,10 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use super::ShapingError;
-use super::diff::{KernelTree, Op};
+use super::diff::Op;
 use super::executor::TcBackend;
 use super::handle::Handle;
-use super::htb::{self, BpfFilter, HtbQdisc, LeafPlace, Mode};
+use super::htb::{self, BpfFilter, ClassInfo, HtbQdisc, LeafPlace, Mode, QdiscInfo};
 use super::nl;
 
 /// Requests in flight: their acks (~600 bytes of socket buffer each) must fit the default
@@ -233,53 +233,34 @@ pub(crate) fn describe(op: &Op) -> String {
 }
 
 impl TcBackend for NetlinkBackend {
-    /// Qdiscs first, then the classes of each qdisc of a bwmon tree, one dump per qdisc.
-    ///
-    /// One dump of all classes costs the kernel, per reply buffer, a walk over every qdisc of
-    /// the device, including the hidden default leaf qdisc of every HTB leaf class: quadratic,
-    /// 4.2 s for 60,000 classes. A dump limited to one qdisc (`tc class show parent H:`) finds
-    /// it by handle instead: the same 60,000 classes in about 0.3 s (`cargo xtask bench agent`).
-    /// In a bwmon tree only HTB qdiscs are asked (it has no other classful qdisc); any other
-    /// tree is read with one dump of everything.
-    fn read(&mut self, ifindex: u32) -> Result<KernelTree, ShapingError> {
-        let qdiscs: Vec<_> = self
-            .dump(nl::RTM_GETQDISC, ifindex, Handle(0), |t, p| {
-                (t == nl::RTM_NEWQDISC)
-                    .then(|| htb::decode_qdisc(p))
-                    .flatten()
-            })?
+    fn read_qdiscs(&mut self, ifindex: u32) -> Result<Vec<QdiscInfo>, ShapingError> {
+        let qdiscs = self.dump(nl::RTM_GETQDISC, ifindex, Handle(0), |t, p| {
+            (t == nl::RTM_NEWQDISC)
+                .then(|| htb::decode_qdisc(p))
+                .flatten()
+        })?;
+        // The kernel dumps every interface's qdiscs.
+        Ok(qdiscs
             .into_iter()
-            // The kernel dumps every interface's qdiscs.
             .filter(|q| q.ifindex == ifindex)
-            .collect();
-        let mut tree = KernelTree {
-            qdiscs,
-            classes: Vec::new(),
-        };
-        // A foreign tree (read once, before bwmon replaces it): one dump of everything.
-        let parents: Vec<Handle> = if tree.is_bwmon() {
-            tree.qdiscs
-                .iter()
-                .filter(|q| q.kind == "htb" && q.handle.0 != 0)
-                .map(|q| q.handle)
-                .collect()
-        } else {
-            vec![Handle(0)]
-        };
-        for parent in parents {
-            let classes = self.dump(nl::RTM_GETTCLASS, ifindex, parent, |t, p| {
-                (t == nl::RTM_NEWTCLASS)
-                    .then(|| htb::decode_class(p))
-                    .flatten()
-            })?;
-            tree.classes.extend(
-                classes
-                    .into_iter()
-                    .filter(|c| c.ifindex == ifindex)
-                    .filter(|c| parent.0 == 0 || c.classid.qdisc() == parent),
-            );
-        }
-        Ok(tree)
+            .collect())
+    }
+
+    fn read_classes(
+        &mut self,
+        ifindex: u32,
+        parent: Handle,
+    ) -> Result<Vec<ClassInfo>, ShapingError> {
+        let classes = self.dump(nl::RTM_GETTCLASS, ifindex, parent, |t, p| {
+            (t == nl::RTM_NEWTCLASS)
+                .then(|| htb::decode_class(p))
+                .flatten()
+        })?;
+        Ok(classes
+            .into_iter()
+            .filter(|c| c.ifindex == ifindex)
+            .filter(|c| parent.0 == 0 || c.classid.qdisc() == parent)
+            .collect())
     }
 
     fn apply(&mut self, ifindex: u32, ops: &[Op]) -> Result<(), ShapingError> {
