@@ -21,7 +21,7 @@ use crate::{
         AllocError, ClassAllocator, ClassRates, Shaper, SliceRates, alloc::DEFAULT_SHARD_SIZE,
         netlink::NetlinkBackend,
     },
-    slices::{Slice, SliceList, SliceSource},
+    slices::{SliceList, SliceSource},
     status::{Node, SliceView, Snapshot},
 };
 
@@ -153,9 +153,8 @@ impl Core {
 
     /// Gives every listed slice a slot (and, in cgroup mode, maps its cgroup).
     fn map_slices(&mut self) {
-        let slices: Vec<Slice> = self.slices.slices().to_vec();
         let mut want_cgroups = BTreeMap::new();
-        for slice in &slices {
+        for slice in self.slices.slices() {
             match self.slots.assign(slice.xid) {
                 Ok((slot, true)) => {
                     if let Err(error) = self.acc.set_xid_slot(slice.xid, slot) {

@@ -85,7 +85,11 @@ fn a_class_changed_behind_bwmons_back_is_repaired_within_one_rotation() {
     // Someone changes a slice's class in the kernel.
     let victim = s.classes(1004).unwrap().normal;
     let tree = &mut s.backend_unobserved().tree;
-    let class = tree.classes.iter_mut().find(|c| c.classid == victim).unwrap();
+    let class = tree
+        .classes
+        .iter_mut()
+        .find(|c| c.classid == victim)
+        .unwrap();
     let want = class.htb.unwrap();
     class.htb.as_mut().unwrap().ceil = 1;
     let mut repaired_at = None;
@@ -99,7 +103,11 @@ fn a_class_changed_behind_bwmons_back_is_repaired_within_one_rotation() {
         }
         assert!(applied.is_empty(), "nothing else changes: {applied:?}");
     }
-    assert!(repaired_at.is_some(), "repaired within {} syncs", shards + 1);
+    assert!(
+        repaired_at.is_some(),
+        "repaired within {} syncs",
+        shards + 1
+    );
     let tree = &s.backend_unobserved().tree;
     let class = tree.classes.iter().find(|c| c.classid == victim).unwrap();
     assert_eq!(class.htb, Some(want));
@@ -115,7 +123,10 @@ fn a_qdisc_removed_behind_bwmons_back_is_noticed_at_the_next_sync() {
     tree.qdiscs.retain(|q| q.handle != shard);
     tree.classes.retain(|c| c.classid.qdisc() != shard);
     let report = s.sync(&list).unwrap();
-    assert!(report.added >= 3, "the shard and its classes again: {report:?}");
+    assert!(
+        report.added >= 3,
+        "the shard and its classes again: {report:?}"
+    );
     assert_eq!(s.sync(&list).unwrap().ops(), 0);
 }
 
@@ -135,7 +146,10 @@ fn after_a_kernel_error_the_tree_is_read_whole_again() {
     assert!(s.sync(&changed).is_err(), "the change hits a missing class");
     let (qdiscs, classes) = reads(&mut s);
     let report = s.sync(&changed).unwrap();
-    assert_eq!(report.added, 1, "re-created from a whole reading: {report:?}");
+    assert_eq!(
+        report.added, 1,
+        "re-created from a whole reading: {report:?}"
+    );
     let after = reads(&mut s);
     assert_eq!(after.0 - qdiscs, 1);
     assert_eq!(after.1 - classes, 7, "root and the 6 shards");
