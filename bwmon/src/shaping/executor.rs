@@ -128,29 +128,12 @@ fn applied_view(desired: &tree::DesiredTree, ifindex: u32) -> KernelTree {
         qdiscs: desired
             .qdiscs
             .iter()
-            .map(|q| QdiscInfo {
-                ifindex,
-                handle: q.handle,
-                parent: q.parent,
-                kind: "htb".into(),
-                htb: Some(q.clone()),
-                fifo_limit: None,
-                stats: Default::default(),
-            })
+            .map(|q| QdiscInfo::of_htb(q, ifindex))
             .collect(),
         classes: desired
             .classes
             .iter()
-            .map(|c| ClassInfo {
-                ifindex,
-                classid: c.classid,
-                parent: c.parent,
-                kind: "htb".into(),
-                htb: Some(*c),
-                level: 0,
-                leaf_qdisc: None,
-                stats: Default::default(),
-            })
+            .map(|c| ClassInfo::of_htb(c, ifindex))
             .collect(),
     }
 }

@@ -8,7 +8,7 @@ use super::ShapingError;
 use super::diff::{KernelTree, Op};
 use super::executor::TcBackend;
 use super::handle::Handle;
-use super::htb::{BpfFilter, ClassInfo, HtbQdisc, LeafQdisc, QdiscInfo, Stats};
+use super::htb::{BpfFilter, ClassInfo, LeafQdisc, QdiscInfo, Stats};
 use super::netlink::describe;
 
 #[derive(Debug, Default)]
@@ -34,18 +34,6 @@ fn err(op: &Op, index: usize, errno: i32) -> ShapingError {
         errno,
         message,
         failed: 1,
-    }
-}
-
-fn qdisc_info(q: &HtbQdisc) -> QdiscInfo {
-    QdiscInfo {
-        ifindex: 0,
-        handle: q.handle,
-        parent: q.parent,
-        kind: "htb".into(),
-        htb: Some(q.clone()),
-        fifo_limit: None,
-        stats: Stats::default(),
     }
 }
 
@@ -100,7 +88,7 @@ impl FakeBackend {
                 } else if !self.class_exists(qdisc.parent) {
                     return Err(err(op, i, libc::ENOENT));
                 }
-                self.tree.qdiscs.push(qdisc_info(qdisc));
+                self.tree.qdiscs.push(QdiscInfo::of_htb(qdisc, 0));
             }
             Op::SetLeaf { parent, leaf } => {
                 if self.missing_kinds.contains(leaf.kind()) {
@@ -160,16 +148,7 @@ impl FakeBackend {
                 if !parent_ok || !self.qdisc_exists(c.classid.qdisc()) {
                     return Err(err(op, i, libc::ENOENT));
                 }
-                self.tree.classes.push(ClassInfo {
-                    ifindex: 0,
-                    classid: c.classid,
-                    parent: c.parent,
-                    kind: "htb".into(),
-                    htb: Some(*c),
-                    level: 0,
-                    leaf_qdisc: None,
-                    stats: Stats::default(),
-                });
+                self.tree.classes.push(ClassInfo::of_htb(c, 0));
             }
             Op::ChangeClass(c) => match self
                 .tree

@@ -321,6 +321,21 @@ pub struct QdiscInfo {
     pub stats: Stats,
 }
 
+impl QdiscInfo {
+    /// How the kernel reports HTB qdisc `q` on interface `ifindex` (counters zero).
+    pub fn of_htb(q: &HtbQdisc, ifindex: u32) -> QdiscInfo {
+        QdiscInfo {
+            ifindex,
+            handle: q.handle,
+            parent: q.parent,
+            kind: "htb".into(),
+            htb: Some(q.clone()),
+            fifo_limit: None,
+            stats: Stats::default(),
+        }
+    }
+}
+
 /// A class as the kernel reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClassInfo {
@@ -427,4 +442,21 @@ pub fn decode_class(payload: &[u8]) -> Option<ClassInfo> {
         leaf_qdisc,
         stats,
     })
+}
+
+impl ClassInfo {
+    /// How the kernel reports HTB class `c` on interface `ifindex` (counters zero; `level` and
+    /// `leaf_qdisc`, which `diff` does not compare, left unset).
+    pub fn of_htb(c: &HtbClass, ifindex: u32) -> ClassInfo {
+        ClassInfo {
+            ifindex,
+            classid: c.classid,
+            parent: c.parent,
+            kind: "htb".into(),
+            htb: Some(*c),
+            level: 0,
+            leaf_qdisc: None,
+            stats: Stats::default(),
+        }
+    }
 }
