@@ -66,6 +66,7 @@ fn config_with_every_key() -> Config {
     email.smtp_host = Some("mail.example.org".into());
     email.smtp_user = Some("u".into());
     email.smtp_password_file = Some("/etc/pw".into());
+    email.smtp_ca_file = Some("/etc/ca.pem".into());
     email.from = Some("a@example.org".into());
     email.support_address = Some("s@example.org".into());
     email.slice_address_pattern = Some("{slice}@example.org".into());
@@ -109,7 +110,7 @@ fn the_example_parses_and_its_default_values_are_the_defaults() {
 #[test]
 fn the_example_documents_every_key_and_no_other() {
     let all = serialized_keys(&config_with_every_key());
-    assert_eq!(all.len(), 16 + 10 + 10 + 1 + 1, "{all:?}");
+    assert_eq!(all.len(), 16 + 10 + 11 + 1 + 1, "{all:?}");
     let documented = documented_keys(&example_text());
     assert_eq!(documented, all);
 }

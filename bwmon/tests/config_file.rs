@@ -72,6 +72,7 @@ smtp_host = "mail.example.org"
 smtp_tls = "tls"
 smtp_user = "bwmon"
 smtp_password_file = "/etc/bwmon/smtp-password"
+smtp_ca_file = "/etc/bwmon/smtp-ca.pem"
 from = "bwmon@node1.example.org"
 support_address = "support@example.org"
 slice_address_pattern = "{slice}@slices.example.org"
@@ -118,6 +119,10 @@ fn every_key_is_read() {
     assert_eq!(
         e.smtp_password_file.as_deref(),
         Some(Path::new("/etc/bwmon/smtp-password"))
+    );
+    assert_eq!(
+        e.smtp_ca_file.as_deref(),
+        Some(Path::new("/etc/bwmon/smtp-ca.pem"))
     );
     assert_eq!(e.from.as_deref(), Some("bwmon@node1.example.org"));
     assert_eq!(e.support_address.as_deref(), Some("support@example.org"));

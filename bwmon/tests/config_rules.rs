@@ -359,6 +359,18 @@ fn email_settings_are_checked() {
         "email.smtp_tls",
         "without TLS",
     );
+    assert_problem(
+        &e("smtp_tls = \"none\"\nsmtp_ca_file = \"/etc/ca.pem\""),
+        "3:16",
+        "email.smtp_ca_file",
+        "needs smtp_tls",
+    );
+    assert_problem(
+        &e("smtp_ca_file = \"ca.pem\""),
+        "2:16",
+        "email.smtp_ca_file",
+        "absolute",
+    );
     assert_problem(&e("from = \"bwmon\""), "2:8", "email.from", "no @");
     assert_problem(
         &e("support_address = \"a@b\\r\\nBcc: x@y\""),

@@ -17,6 +17,16 @@ pub struct Sink(Child);
 impl Sink {
     /// Listens on 127.0.0.1:`port` (inside `ns` if given), storing messages in `dir`.
     pub fn start(port: u16, dir: &Path, ns: Option<&NetNs>) -> Result<Sink> {
+        Self::start_with(port, dir, ns, &[])
+    }
+
+    /// [`Sink::start`] with extra arguments for the script (e.g. `--tls starttls --cert C --key K`).
+    pub fn start_with(
+        port: u16,
+        dir: &Path,
+        ns: Option<&NetNs>,
+        extra: &[&std::ffi::OsStr],
+    ) -> Result<Sink> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/smtp_sink.py");
         let mut command = match ns {
             Some(ns) => {
@@ -30,6 +40,7 @@ impl Sink {
             .arg(script)
             .args(["--port", &port.to_string(), "--dir"])
             .arg(dir)
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -96,4 +107,67 @@ pub fn wait_for(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A private CA and a server certificate for 127.0.0.1 it signed, made with `openssl` in `dir`:
+/// returns (CA certificate, server certificate, server key) paths.
+pub fn test_ca(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let p = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| -> Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .context("openssl")?;
+        if !out.status.success() {
+            bail!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bwmon test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ])?;
+    std::fs::write(p("san.ext"), "subjectAltName = IP:127.0.0.1\n")?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ])?;
+    Ok((p("ca.pem"), p("server.pem"), p("server.key")))
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """A real SMTP server for the e-mail tests: aiosmtpd on 127.0.0.1:PORT, writing each message it
 accepts to DIR/<n>.json as {"mail_from", "rcpt_tos", "data"}. Prints "ready" once listening and
-stops when its standard input closes (so it never outlives the test)."""
+stops when its standard input closes (so it never outlives the test). With --tls starttls it
+requires STARTTLS, with --tls tls it speaks TLS from the first byte (certificate --cert, key --key)."""
 import argparse
 import json
 import os
+import ssl
 import sys
 import threading
 
@@ -37,8 +39,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
+    parser.add_argument("--tls", choices=["starttls", "tls"],
+                        help="require STARTTLS, or speak TLS from the start (needs --cert/--key)")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
-    controller = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.port)
+    kwargs = {}
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        if args.tls == "starttls":
+            kwargs = {"tls_context": context, "require_starttls": True}
+        else:
+            kwargs = {"ssl_context": context}
+    controller = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.port, **kwargs)
     controller.start()
     print("ready", flush=True)
     sys.stdin.read()

@@ -123,3 +123,49 @@ async fn a_notice_queued_while_the_server_is_down_arrives_once_it_is_up() -> Res
     assert!(stats.failures >= 2);
     Ok(())
 }
+
+/// STARTTLS and TLS from the first byte, to a server whose certificate a private CA signed:
+/// trusted through `smtp_ca_file`, refused without it (the mail is not lost: it stays queued).
+#[tokio::test]
+async fn starttls_and_tls_to_a_server_signed_by_a_private_ca() -> Result<()> {
+    use bwmon::mail::Mailer;
+    let certs = tempfile::tempdir()?;
+    let (ca, cert, key) = bwmon_tests::smtp::test_ca(certs.path())?;
+    for (mode, tls) in [("starttls", SmtpTls::Starttls), ("tls", SmtpTls::Tls)] {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let _sink = Sink::start_with(
+            port,
+            dir.path(),
+            None,
+            &[
+                "--tls".as_ref(),
+                mode.as_ref(),
+                "--cert".as_ref(),
+                cert.as_os_str(),
+                "--key".as_ref(),
+                key.as_os_str(),
+            ],
+        )?;
+        let mut email = EmailConfig {
+            smtp_tls: tls,
+            ..email(port)
+        };
+        let mail = notice(&email);
+        // Without the CA the server is not trusted.
+        let refused = Transport::from_config(&email)?.send(&mail).await;
+        assert!(
+            matches!(refused, Err(bwmon::mail::MailError::Smtp { .. })),
+            "{mode}: {refused:?}"
+        );
+        assert!(received(dir.path())?.is_empty());
+        email.smtp_ca_file = Some(ca.clone());
+        let queue = MailQueue::spawn(Transport::from_config(&email)?, RetryPolicy::default());
+        queue.sender().send(mail.clone())?;
+        let message = wait_for_one(dir.path(), Duration::from_secs(20)).await?;
+        check(&message, &mail);
+        let stats = queue.shutdown(Duration::from_secs(5)).await;
+        assert_eq!((stats.sent, stats.failures), (1, 0), "{mode}");
+    }
+    Ok(())
+}

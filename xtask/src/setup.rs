@@ -13,8 +13,10 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// Debian packages the tests use, by the command that tells whether each is there.
-const APT: [(&str, &str); 6] = [
+const APT: [(&str, &str); 8] = [
     ("iperf3", "iperf3"),
+    ("nsenter", "util-linux"),
+    ("openssl", "openssl"),
     ("systemd-analyze", "systemd"),
     ("ping", "iputils-ping"),
     ("strace", "strace"),

@@ -115,6 +115,10 @@ pub struct EmailConfig {
     /// File holding the SMTP password (read at send time). Default: absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_password_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the SMTP server's certificate, trusted besides the
+    /// system's (read at send time). Default: absent (system trust only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// Sender address. Default: absent, meaning `bwmon@<hostname>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
@@ -212,6 +216,7 @@ impl Default for EmailConfig {
             smtp_tls: SmtpTls::default(),
             smtp_user: None,
             smtp_password_file: None,
+            smtp_ca_file: None,
             from: None,
             support_address: None,
             slice_address_pattern: None,

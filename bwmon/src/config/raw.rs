@@ -40,6 +40,7 @@ pub(super) struct RawEmail {
     pub smtp_tls: Option<String>,
     pub smtp_user: Option<String>,
     pub smtp_password_file: Option<String>,
+    pub smtp_ca_file: Option<String>,
     pub from: Option<String>,
     pub support_address: Option<String>,
     pub slice_address_pattern: Option<String>,

@@ -251,6 +251,13 @@ fn email(f: &mut Findings, path: &FieldPath, raw: RawEmail) -> EmailConfig {
     }
     email.smtp_password_file =
         absolute_path(f, &path.key("smtp_password_file"), raw.smtp_password_file);
+    email.smtp_ca_file = absolute_path(f, &path.key("smtp_ca_file"), raw.smtp_ca_file);
+    if email.smtp_ca_file.is_some() && email.smtp_tls == SmtpTls::None {
+        f.push(
+            &path.key("smtp_ca_file"),
+            "smtp_ca_file needs smtp_tls = \"starttls\" or \"tls\"",
+        );
+    }
     if let Some(user) = raw.smtp_user {
         if user.is_empty() || user.chars().any(char::is_control) {
             f.push(

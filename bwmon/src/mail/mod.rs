@@ -54,6 +54,12 @@ pub enum MailError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read the SMTP CA certificate from {}: {source}", path.display())]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("SMTP to {host}:{port}: {source}")]
     Smtp {
         host: String,

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{
     AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
     transport::smtp::AsyncSmtpTransportBuilder,
@@ -37,6 +38,8 @@ pub struct Smtp {
     pub tls: SmtpTls,
     pub user: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// A private CA trusted besides the system's (PEM).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Transport {
@@ -49,6 +52,7 @@ impl Transport {
                 tls: email.smtp_tls,
                 user: email.smtp_user.clone(),
                 password_file: email.smtp_password_file.clone(),
+                ca_file: email.smtp_ca_file.clone(),
             }),
             EmailTransport::Sendmail => Transport::Sendmail {
                 command: email.sendmail_command.clone(),
@@ -66,13 +70,31 @@ impl Smtp {
             port: self.port,
             source,
         };
-        let builder = match self.tls {
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host),
-            SmtpTls::Starttls => {
+        let builder = match (self.tls, &self.ca_file) {
+            (SmtpTls::None, _) => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            }
+            (SmtpTls::Starttls, None) => {
                 AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host).map_err(smtp)?
             }
-            SmtpTls::Tls => {
+            (SmtpTls::Tls, None) => {
                 AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host).map_err(smtp)?
+            }
+            (tls, Some(ca_file)) => {
+                let pem = std::fs::read(ca_file).map_err(|source| MailError::CaFile {
+                    path: ca_file.clone(),
+                    source,
+                })?;
+                let params = TlsParameters::builder(self.host.clone())
+                    .add_root_certificate(Certificate::from_pem(&pem).map_err(smtp)?)
+                    .build()
+                    .map_err(smtp)?;
+                let tls = if tls == SmtpTls::Tls {
+                    Tls::Wrapper(params)
+                } else {
+                    Tls::Required(params)
+                };
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host).tls(tls)
             }
         };
         let builder = builder.port(self.port).timeout(Some(SMTP_TIMEOUT));
