@@ -396,16 +396,7 @@ impl Core {
             schema: crate::status::SCHEMA_VERSION,
             now: crate::status::rfc3339(now),
             now_unix: now,
-            node: Node {
-                hostname: self.hostname.clone(),
-                interfaces: self.config.interfaces.clone(),
-                node_cap_bps: self.config.node_cap.bits_per_sec(),
-                hardware_max_bps: self.config.hardware_max.bits_per_sec(),
-                period_secs: self.config.period.as_secs(),
-                sync_interval_ms: self.config.sync_interval.as_millis() as u64,
-                units: format!("{:?}", self.config.units).to_lowercase(),
-                slice_id: format!("{:?}", self.config.slice_id).to_lowercase(),
-            },
+            node: node_view(&self.config, &self.hostname),
             agent: self.health.view(),
             slices,
             dead,
@@ -426,6 +417,20 @@ impl Core {
         }
         self.policy.set_config(policy_config(&config));
         self.config = config;
+    }
+}
+
+/// The node's parameters as the status shows them.
+pub fn node_view(config: &Config, hostname: &str) -> Node {
+    Node {
+        hostname: hostname.to_owned(),
+        interfaces: config.interfaces.clone(),
+        node_cap_bps: config.node_cap.bits_per_sec(),
+        hardware_max_bps: config.hardware_max.bits_per_sec(),
+        period_secs: config.period.as_secs(),
+        sync_interval_ms: config.sync_interval.as_millis() as u64,
+        units: format!("{:?}", config.units).to_lowercase(),
+        slice_id: format!("{:?}", config.slice_id).to_lowercase(),
     }
 }
 

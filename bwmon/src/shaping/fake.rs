@@ -204,23 +204,7 @@ impl TcBackend for FakeBackend {
                 first.get_or_insert(e);
             }
         }
-        match first {
-            Some(ShapingError::Kernel {
-                index,
-                op,
-                errno,
-                message,
-                ..
-            }) => Err(ShapingError::Kernel {
-                index,
-                op,
-                errno,
-                message,
-                failed,
-            }),
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        first.map_or(Ok(()), |e| Err(e.batch_failed(failed)))
     }
 
     fn attach_filter(

@@ -62,6 +62,28 @@ pub fn remove_tree(iface: &str) -> Result<bool, ShapingError> {
     executor::teardown(&mut netlink::NetlinkBackend::new()?, index)
 }
 
+impl ShapingError {
+    /// The first error of a batch, saying how many of its operations failed in all.
+    pub(crate) fn batch_failed(self, failed: usize) -> ShapingError {
+        match self {
+            ShapingError::Kernel {
+                index,
+                op,
+                errno,
+                message,
+                ..
+            } => ShapingError::Kernel {
+                index,
+                op,
+                errno,
+                message,
+                failed,
+            },
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod diff_tests;
 #[cfg(test)]

@@ -139,23 +139,7 @@ impl NetlinkBackend {
             }
             start = end;
         }
-        match first_err {
-            Some(ShapingError::Kernel {
-                index,
-                op,
-                errno,
-                message,
-                ..
-            }) => Err(ShapingError::Kernel {
-                index,
-                op,
-                errno,
-                message,
-                failed,
-            }),
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        first_err.map_or(Ok(()), |e| Err(e.batch_failed(failed)))
     }
 }
 
